@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make test` and `make reproduce` (both create .venv when absent).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PARAMS ?= params/demo.yaml
+
+.PHONY: install test reproduce lab clean-results
+
+# Reinstall only when the package list changes; the venv (torch is ~5 GB) is reused between runs.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import slamslib, torch, torchvision, pydensecrf, papermill" || (echo "install failed" && exit 1)
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+reproduce: $(STAMP)
+	$(VENV)/bin/slams reproduce --params $(PARAMS)
+
+lab: $(STAMP)
+	$(VENV)/bin/slams lab
+
+clean-results:
+	rm -rf results/*/ data/

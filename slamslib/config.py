@@ -1,0 +1,199 @@
+"""Params: a YAML file, validated by a typed schema (pydantic), with overrides and a stable hash.
+
+Every section of the schema forbids unknown keys, so a misspelled key fails with a sentence naming it
+and the closest valid key, instead of silently falling back to a default.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import SlamsError
+from .paths import resolve
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# Which split trains, which is scored for seeds/masks, which for segmentation: the peers' protocol.
+DEFAULT_SPLITS = {
+    "synthetic": ("train_aug", "train", "val"),
+    "voc": ("train_aug", "train", "val"),
+    "coco": ("train", "train", "val"),
+}
+
+
+class DataConfig(Section):
+    name: Literal["synthetic", "voc", "coco"] = Field(
+        description="synthetic: the embedded benchmark (generated under root); voc: a VOC2012 folder; "
+        "coco: a COCO 2014 folder with class-index masks (slams coco-masks)")
+    root: Path = Field(description="the dataset folder (for voc: the VOC2012 folder itself)")
+    train_split: str | None = None
+    seed_split: str | None = None
+    val_split: str | None = None
+    num_workers: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _default_splits(self):
+        train, seed, val = DEFAULT_SPLITS[self.name]
+        self.__dict__["train_split"] = self.train_split or train
+        self.__dict__["seed_split"] = self.seed_split or seed
+        self.__dict__["val_split"] = self.val_split or val
+        return self
+
+
+class BenchmarkConfig(Section):
+    """Knobs of the embedded synthetic benchmark (slamslib.data.synthetic); recorded beside the data."""
+    seed: int = 0
+    num_classes: int = Field(8, ge=2, le=60, description="foreground categories")
+    family_size: int = Field(2, ge=1, description="categories that share one silhouette (shape family)")
+    train_aug_size: int = Field(2000, ge=1)
+    train_size: int = Field(500, ge=1, description="the seed-evaluation subset of train_aug (VOC's train)")
+    val_size: int = Field(300, ge=1)
+    min_size: int = Field(64, ge=16, description="smallest image side, px")
+    max_size: int = Field(96, ge=16, description="largest image side, px")
+    objects_per_image: tuple[int, int] = (1, 3)
+    object_scale: tuple[float, float] = Field((0.35, 0.6), description="object length / image side")
+    cue_share: tuple[float, float] = Field((0.15, 0.25), description="cue area / object area")
+    context_classes: int = Field(4, ge=0, description="categories that have a co-occurring background")
+    context_rate: float = Field(0.8, ge=0, le=1, description="P(context | object of a context class)")
+    context_distractor_rate: float = Field(
+        0.1, ge=0, le=1, description="P(an image shows a context whose category is absent)")
+    context_scale: float = Field(2.2, ge=1, description="context region side / object side")
+    max_overlap: float = Field(0.3, ge=0, le=1, description="largest share of an object others may hide")
+    void_width: int = Field(1, ge=0, description="width of the 255 band along object borders, px")
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _check_ranges(self):
+        for name in ("objects_per_image", "object_scale", "cue_share"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} must be [low, high] with low <= high")
+        if self.min_size > self.max_size:
+            raise ValueError("min_size must not exceed max_size")
+        if self.train_size > self.train_aug_size:
+            raise ValueError("train_size must not exceed train_aug_size (train is a subset of train_aug)")
+        if self.context_classes > self.num_classes:
+            raise ValueError("context_classes must not exceed num_classes")
+        return self
+
+
+class Config(Section):
+    run_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    results_dir: Path = Path("results")
+    data: DataConfig
+    benchmark: BenchmarkConfig = BenchmarkConfig()
+
+    @property
+    def run_dir(self) -> Path:
+        return resolve(self.results_dir) / self.run_name
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def hash(self, *sections: str) -> str:
+        """sha256 of the canonical JSON of the given sections (all of them when none is named)."""
+        data = self.to_dict()
+        if sections:
+            data = {name: data[name] for name in sections}
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+    """`["a.b=1", ...]` (console) or `{"a.b": 1}` (notebook) -> {"a.b": value}; values parse as YAML."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    parsed = {}
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise SlamsError(f"override {item!r} must look like key.subkey=value")
+        parsed[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return parsed
+
+
+def _apply(raw: dict, dotted: str, value: Any, source: str) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SlamsError(f"{source}: override {dotted!r} goes through "
+                             f"{'.'.join(parts[:i + 1])!r}, which is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _fields_at(loc: Sequence[Any]) -> list[str]:
+    model: Any = Config
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            break
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _describe(error: dict, source: str) -> str:
+    loc = [p for p in error["loc"] if isinstance(p, str)]
+    key = ".".join(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = (f" (did you mean {'.'.join(loc[:-1] + close[:1])!r}?)" if close
+                else f" (valid keys here: {', '.join(known)})")
+        return f"{source}: unknown key {key!r}{hint}"
+    if error["type"] == "missing":
+        return f"{source}: required key {key!r} is missing"
+    got = error.get("input")
+    got_text = "" if isinstance(got, dict) else f", got {got!r}"
+    return f"{source}: {key}: {error['msg']}{got_text}"
+
+
+def load_config(params_file: str | Path,
+                overrides: Mapping[str, Any] | Sequence[str] | None = None,
+                check_data: bool = True) -> Config:
+    """Read, override and validate a params file. Relative paths resolve against the project root.
+    `check_data` also requires data.root to exist for the real datasets (the benchmark is generated)."""
+    path = resolve(params_file)
+    if not path.is_file():
+        raise SlamsError(f"params file {str(params_file)!r} does not exist (looked at {path})")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SlamsError(f"{params_file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise SlamsError(f"{params_file}: the top level must be a mapping of keys to values")
+    for dotted, value in parse_overrides(overrides).items():
+        _apply(raw, dotted, value, str(params_file))
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise SlamsError(_describe(errors[0], str(params_file)) + more) from None
+    if check_data and cfg.data.name != "synthetic" and not resolve(cfg.data.root).is_dir():
+        raise SlamsError(f"{params_file}: data.root {str(cfg.data.root)!r} is not a directory "
+                         f"(data.name={cfg.data.name} expects {_EXPECTED_ROOT[cfg.data.name]})")
+    return cfg
+
+
+_EXPECTED_ROOT = {
+    "voc": "the VOC2012 folder with JPEGImages/, SegmentationClassAug/ and ImageSets/Segmentation/",
+    "coco": "the COCO 2014 folder with train2014/, val2014/ and mask/ from `slams coco-masks`",
+}

@@ -1,0 +1,119 @@
+"""The yardstick: confusion-matrix mIoU (255 ignored), per-class IoU, FP/FN, threshold sweeps.
+
+Conventions, as WSSS papers report them:
+- IoU_k = TP / (TP + FP + FN); a class absent from both prediction and ground truth of the whole
+  scored set (union 0) does not count in the mean.
+- FP_k = FP / union and FN_k = FN / union, so IoU_k + FP_k + FN_k = 1: the share of the union lost to
+  over-activation and to under-activation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IGNORE = 255
+
+
+def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
+    """num_classes x num_classes counts, rows = ground truth, columns = prediction; 255 in gt skipped."""
+    pred, gt = np.asarray(pred).ravel(), np.asarray(gt).ravel()
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction has {pred.size} pixels, ground truth {gt.size}")
+    keep = gt != IGNORE
+    pred, gt = pred[keep].astype(np.int64), gt[keep].astype(np.int64)
+    if pred.size and (pred.max() >= num_classes or gt.max() >= num_classes):
+        raise ValueError(f"a label exceeds num_classes={num_classes}")
+    return np.bincount(gt * num_classes + pred, minlength=num_classes ** 2).reshape(
+        num_classes, num_classes)
+
+
+def scores(conf: np.ndarray) -> dict:
+    """mIoU (percent), per-class IoU / FP / FN (fractions, NaN where the class never occurs)."""
+    conf = np.asarray(conf, dtype=np.float64)
+    tp = np.diag(conf)
+    gt_total, pred_total = conf.sum(1), conf.sum(0)
+    union = gt_total + pred_total - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+        fp = np.where(union > 0, (pred_total - tp) / union, np.nan)
+        fn = np.where(union > 0, (gt_total - tp) / union, np.nan)
+    counted = union > 0
+    return {
+        "miou": float(np.nanmean(iou) * 100) if counted.any() else float("nan"),
+        "iou": iou, "fp": fp, "fn": fn,
+        "fp_fg": float(np.nanmean(fp[1:])) if counted[1:].any() else float("nan"),
+        "fn_fg": float(np.nanmean(fn[1:])) if counted[1:].any() else float("nan"),
+    }
+
+
+@dataclass
+class SegmentationScore:
+    """Accumulates one confusion matrix over a dataset, image by image."""
+    num_classes: int
+    conf: np.ndarray = field(init=False)
+    images: int = 0
+
+    def __post_init__(self):
+        self.conf = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+
+    def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        self.conf += confusion(pred, gt, self.num_classes)
+        self.images += 1
+
+    def result(self) -> dict:
+        return {**scores(self.conf), "images": self.images}
+
+
+@dataclass
+class ThresholdSweep:
+    """Seed mIoU for many background thresholds in one pass, one confusion matrix per threshold.
+
+    For an image, `maps` holds one activation map per labelled class (C x H x W, values in [0, 1])
+    and `classes` their class indices. At threshold t a pixel is background when its strongest map
+    is <= t, else that map's class. Each pixel's strongest value is binned among the thresholds once,
+    so a single bincount per image serves every threshold; no mask is kept after its update."""
+    num_classes: int
+    thresholds: np.ndarray
+    conf: np.ndarray = field(init=False)
+    images: int = 0
+
+    def __post_init__(self):
+        self.thresholds = np.sort(np.asarray(self.thresholds, dtype=np.float64))
+        t, n = len(self.thresholds), self.num_classes
+        # bins 0..t: how many thresholds lie strictly below the pixel's strongest map value
+        self._counts = np.zeros((t + 1, n, n), dtype=np.int64)
+        self.conf = np.zeros((t, n, n), dtype=np.int64)
+
+    def update(self, maps: np.ndarray, classes, gt: np.ndarray) -> None:
+        n, t = self.num_classes, len(self.thresholds)
+        gt = np.asarray(gt)
+        keep = gt != IGNORE
+        if len(classes) == 0:
+            strongest = np.zeros(gt.shape)
+            winner = np.zeros(gt.shape, dtype=np.int64)
+        else:
+            maps = np.asarray(maps, dtype=np.float32)
+            strongest = maps.max(0)
+            winner = np.asarray(classes, dtype=np.int64)[maps.argmax(0)]
+        bins = np.searchsorted(self.thresholds, strongest[keep], side="left")
+        g = gt[keep].astype(np.int64)
+        flat = (bins * n + g) * n + winner[keep]
+        self._counts += np.bincount(flat, minlength=(t + 1) * n * n).reshape(t + 1, n, n)
+        self.images += 1
+
+    def _matrices(self) -> np.ndarray:
+        # above[i] = pixels whose strongest value exceeds thresholds[i] (bins > i)
+        above = np.cumsum(self._counts[::-1], axis=0)[::-1][1:]
+        below = self._counts.sum(0)[None] - above
+        conf = above.copy()
+        conf[:, :, 0] += below.sum(2)   # below the threshold: predicted background
+        return conf
+
+    def result(self) -> dict:
+        conf = self._matrices()
+        per_t = [scores(c)["miou"] for c in conf]
+        best = int(np.nanargmax(per_t))
+        return {"thresholds": self.thresholds.tolist(), "miou": per_t, "best_threshold":
+                float(self.thresholds[best]), "best": {**scores(conf[best]), "images": self.images},
+                "images": self.images}

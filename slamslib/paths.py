@@ -1,0 +1,49 @@
+"""Where things live: the project root, run folders, atomic writes."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The kit's checkout: $SLAMS_ROOT, else the nearest folder above the working directory that has
+    both `params/` and `slamslib/` (so notebooks opened from `notebooks/` resolve paths like the CLI),
+    else the working directory."""
+    if os.environ.get("SLAMS_ROOT"):
+        return Path(os.environ["SLAMS_ROOT"]).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "params").is_dir() and (folder / "slamslib").is_dir():
+            return folder
+    return here
+
+
+def resolve(path: str | Path) -> Path:
+    """A path from params or the command line: absolute as given, relative to the project root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project_root() / path
+
+
+@contextmanager
+def atomic_path(target: str | Path):
+    """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds,
+    so a kill never leaves a half-written file that a later stage trusts."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Same suffix as the target: tools that check extensions (papermill, PIL) accept the temp file.
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.stem}-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: str | Path, data) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")

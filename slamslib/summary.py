@@ -1,0 +1,38 @@
+"""`results/<run>/<stage>/summary.json`: what a stage measured, under which params, on what."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from . import __version__
+from .config import Config
+from .paths import write_json
+
+
+def versions() -> dict:
+    import numpy
+    import torch
+    import torchvision
+    return {"slamslib": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+
+
+def write_summary(cfg: Config, stage: str, metrics: dict, started: float, device: str = "cpu",
+                  params_hash: str | None = None) -> dict:
+    summary = {
+        "stage": stage,
+        "params_hash": params_hash or cfg.hash(),
+        "metrics": metrics,
+        "versions": versions(),
+        "device": device,
+        "wall_time_s": round(time.time() - started, 2),
+    }
+    write_json(cfg.stage_dir(stage) / "summary.json", summary)
+    return summary
+
+
+def read_summary(cfg: Config, stage: str) -> dict | None:
+    path = Path(cfg.stage_dir(stage)) / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None

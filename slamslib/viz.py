@@ -1,0 +1,74 @@
+"""Figures: sample grids, bars. Every function returns a matplotlib Figure; `save` writes PNGs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+import numpy as np
+import pandas as pd
+
+from .data.palette import colorize
+from .data.synthetic import split_region_code
+from .paths import atomic_path
+
+# Region kinds as colours: plain background, context, body, cue.
+REGION_COLOURS = np.array([[40, 40, 40], [230, 160, 40], [60, 170, 230], [240, 50, 80]], np.uint8)
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save(fig, path: str | Path, dpi: int = 110) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def region_image(region: np.ndarray) -> np.ndarray:
+    kind, _ = split_region_code(region)
+    return REGION_COLOURS[kind]
+
+
+def sample_grid(rows: list[dict], class_names, title: str = ""):
+    """rows: dicts with 'image', 'mask', optional 'region', 'labels' (multi-hot), 'name'."""
+    plt = _pyplot()
+    has_region = any(r.get("region") is not None for r in rows)
+    cols = 3 if has_region else 2
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.3 * cols, 2.3 * len(rows)), squeeze=False)
+    for ax_row, row in zip(axes, rows):
+        present = [class_names[i + 1] for i in np.flatnonzero(row["labels"])]
+        ax_row[0].imshow(row["image"])
+        ax_row[0].set_title(", ".join(present) or "(no object)", fontsize=8)
+        ax_row[1].imshow(colorize(row["mask"]))
+        ax_row[1].set_title("ground truth (white: void)", fontsize=8)
+        if has_region:
+            ax_row[2].imshow(region_image(row["region"]))
+            ax_row[2].set_title("regions: plain/context/body/cue", fontsize=8)
+        for ax in ax_row:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def bar_table(table: pd.DataFrame, columns: list[str], title: str, ylabel: str, ylim=None):
+    """Grouped bars, one group per row of `table`."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(table) + 2), 3.2))
+    table[columns].plot.bar(ax=ax, rot=45, width=0.8)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+matplotlib.rcParams.update({"figure.max_open_warning": 0})

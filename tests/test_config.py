@@ -1,0 +1,65 @@
+import pytest
+
+from slamslib.config import load_config
+from slamslib.errors import SlamsError
+
+
+def test_misspelled_key_names_it_and_suggests_the_closest():
+    with pytest.raises(SlamsError, match=r"unknown key 'benchmark.cue_shar' \(did you mean "
+                                         r"'benchmark.cue_share'\?\)"):
+        load_config("params/smoke.yaml", ["benchmark.cue_shar=[0.1, 0.2]"])
+
+
+def test_wrong_type_names_the_key_and_value():
+    with pytest.raises(SlamsError, match=r"benchmark.val_size: .*integer.*'many'"):
+        load_config("params/smoke.yaml", {"benchmark.val_size": "many"})
+
+
+def test_bad_choice_and_bad_range():
+    with pytest.raises(SlamsError, match=r"data.name: .*'synthetic', 'voc' or 'coco'"):
+        load_config("params/smoke.yaml", ["data.name=imagenet"])
+    with pytest.raises(SlamsError, match=r"train_size must not exceed train_aug_size"):
+        load_config("params/smoke.yaml", ["benchmark.train_size=1000"])
+
+
+def test_missing_dataset_directory_for_real_data(tmp_path):
+    with pytest.raises(SlamsError, match=r"data.root '.*nowhere' is not a directory \(data.name=voc"):
+        load_config("params/smoke.yaml", ["data.name=voc", f"data.root={tmp_path / 'nowhere'}"])
+
+
+def test_missing_params_file_and_bad_yaml(tmp_path):
+    with pytest.raises(SlamsError, match="does not exist"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run_name: [unclosed\n")
+    with pytest.raises(SlamsError, match="not valid YAML"):
+        load_config(bad)
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("run_name: x\n")
+    with pytest.raises(SlamsError, match="required key 'data' is missing"):
+        load_config(partial)
+
+
+def test_overrides_from_console_and_notebook_agree_and_values_parse_as_yaml():
+    console = load_config("params/smoke.yaml", ["benchmark.objects_per_image=[2, 4]", "seed=3"])
+    notebook = load_config("params/smoke.yaml", {"benchmark.objects_per_image": [2, 4], "seed": 3})
+    assert console.benchmark.objects_per_image == (2, 4) and console.seed == 3
+    assert console.hash() == notebook.hash()
+
+
+def test_hash_is_stable_and_follows_the_params():
+    a, b = load_config("params/smoke.yaml"), load_config("params/smoke.yaml")
+    assert a.hash() == b.hash() and len(a.hash()) == 16
+    c = load_config("params/smoke.yaml", ["benchmark.context_rate=0.5"])
+    assert c.hash() != a.hash()
+    assert c.hash("data") == a.hash("data")   # a section's hash ignores the other sections
+
+
+def test_default_splits_follow_the_dataset():
+    cfg = load_config("params/smoke.yaml")
+    assert (cfg.data.train_split, cfg.data.seed_split, cfg.data.val_split) == ("train_aug", "train", "val")
+
+
+@pytest.mark.parametrize("name", ["demo", "smoke", "voc", "coco"])
+def test_every_shipped_params_file_validates(name):
+    load_config(f"params/{name}.yaml", check_data=False)

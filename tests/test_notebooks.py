@@ -1,0 +1,39 @@
+import json
+
+import papermill
+import pytest
+
+from slamslib.config import load_config
+from slamslib.errors import SlamsError
+from slamslib.pipeline import run_notebook
+
+
+def test_00_executes_under_papermill_on_smoke_params(smoke_tree, tmp_path):
+    cfg, root = smoke_tree
+    overrides = {"data.root": str(root), "results_dir": str(tmp_path / "results")}
+    out = tmp_path / "00_benchmark.ipynb"
+    papermill.execute_notebook("notebooks/00_benchmark.ipynb", str(out), kernel_name="python3",
+                               parameters={"params_file": "params/smoke.yaml", "overrides": overrides},
+                               progress_bar=False)
+    summary = json.loads((tmp_path / "results/smoke/benchmark/summary.json").read_text())
+    assert summary["stage"] == "benchmark"
+    assert summary["metrics"]["images"]["train_aug"] == cfg.benchmark.train_aug_size
+    for key in ("params_hash", "versions", "device", "wall_time_s"):
+        assert key in summary
+    figures = tmp_path / "results/smoke/benchmark/figures"
+    assert {p.name for p in figures.glob("*.png")} == {"samples.png", "class_frequencies.png",
+                                                      "phenomena.png"}
+    executed = json.loads(out.read_text())
+    images = [o for c in executed["cells"] for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 3
+
+
+def test_a_failing_notebook_names_the_cell_and_leaves_no_trusted_copy(tmp_path):
+    cfg = load_config("params/smoke.yaml", {"results_dir": str(tmp_path / "results")})
+    with pytest.raises(SlamsError, match=r"notebook 00_benchmark.ipynb failed in cell \d+ "
+                                         r"\(SlamsError: .*benchmark.nope"):
+        run_notebook("benchmark", cfg, "params/smoke.yaml", {"benchmark.nope": 1})
+    notebooks = tmp_path / "results/smoke/notebooks"
+    assert not (notebooks / "00_benchmark.ipynb").exists()
+    assert (notebooks / "00_benchmark.failed.ipynb").exists()
