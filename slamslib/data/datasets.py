@@ -1,0 +1,33 @@
+"""One entry point from params to a dataset split, whatever `data.name` says."""
+from __future__ import annotations
+
+from ..config import Config
+from ..paths import resolve
+from .coco import coco_class_names, coco_split
+from .synthetic import generate
+from .voc import VOC_CLASSES, SegmentationFolder, synthetic_class_names
+
+
+def prepare_data(cfg: Config):
+    """Make sure the data exists: generates the embedded benchmark (reused when the knobs match)."""
+    root = resolve(cfg.data.root)
+    if cfg.data.name == "synthetic":
+        generate(cfg.benchmark, root)
+    return root
+
+
+def class_names_for(cfg: Config) -> tuple[str, ...]:
+    root = resolve(cfg.data.root)
+    if cfg.data.name == "synthetic":
+        return synthetic_class_names(root)
+    if cfg.data.name == "coco":
+        return coco_class_names(root)
+    return VOC_CLASSES
+
+
+def build_dataset(cfg: Config, split: str) -> SegmentationFolder:
+    """The split named `split` (e.g. cfg.data.train_split) of the dataset the params point at."""
+    root = prepare_data(cfg)
+    if cfg.data.name == "coco":
+        return coco_split(root, split)
+    return SegmentationFolder(root, split, class_names_for(cfg))
