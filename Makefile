@@ -10,8 +10,8 @@ PARAMS ?= params/demo.yaml
 # Reinstall only when the package list changes; the venv (torch is ~5 GB) is reused between runs.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
-	@$(PY) -c "import slamslib, torch, torchvision, pydensecrf, papermill" || (echo "install failed" && exit 1)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@$(PY) -c "import slamslib, torch, torchvision, pydensecrf, papermill"
 	@touch $(STAMP)
 
 install: $(STAMP)
