@@ -92,3 +92,23 @@ def test_reuses_matching_tree_and_never_overwrites_a_foreign_folder(tmp_path):
     (foreign / "JPEGImages").mkdir(parents=True)
     with pytest.raises(SlamsError, match="not a generated benchmark"):
         generate(BenchmarkConfig(**SMALL), foreign)
+
+
+def test_an_interrupted_generation_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    import slamslib.data.synthetic as synthetic
+    real, calls = synthetic.render_image, []
+
+    def dies_on_the_seventh(*args):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(synthetic, "render_image", dies_on_the_seventh)
+    root = tmp_path / "VOC2012"
+    with pytest.raises(KeyboardInterrupt):
+        generate(BenchmarkConfig(**SMALL), root)
+    assert not root.exists()
+    monkeypatch.setattr(synthetic, "render_image", real)
+    generate(BenchmarkConfig(**SMALL), root)
+    assert len((root / "ImageSets/Segmentation/train_aug.txt").read_text().split()) == 12
