@@ -41,8 +41,15 @@ def test_jupyterlab_lists_the_notebooks_and_stops_cleanly(tmp_path):
         assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} <= names
         assert "00_benchmark.ipynb" in names
     finally:
-        server.send_signal(signal.SIGINT)
-        server.send_signal(signal.SIGINT)   # Jupyter asks to confirm a Ctrl-C; the second one stops it
-        code = server.wait(timeout=30)
+        # Jupyter's own shutdown endpoint: the server stops its kernels and exits by itself.
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/shutdown?token={token}",
+                                         method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+            code = server.wait(timeout=30)
+        except Exception:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+            raise
         log.close()
     assert code == 0
