@@ -26,4 +26,4 @@ lab: $(STAMP)
 	$(VENV)/bin/slams lab
 
 clean-results:
-	rm -rf results/*/ data/
+	rm -rf results/*/

@@ -3,23 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from tqdm.auto import tqdm
 
+from .data.voc import read_label_png
 from .errors import SlamsError
 from .metrics import SegmentationScore
-
-
-def _read_labels(path: Path, what: str) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            if image.mode not in ("P", "L"):
-                raise SlamsError(f"{what} {path} is a {image.mode} image; expected a palette (P) or "
-                                 "grayscale (L) PNG of class indices")
-            return np.asarray(image)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise SlamsError(f"{what} {path} is unreadable ({exc})") from None
 
 
 def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path, num_classes: int = 21,
@@ -41,14 +29,10 @@ def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path, num_classes: int =
             raise SlamsError(f"prediction {pred_path} is missing (listed image '{name}')")
         if not gt_path.is_file():
             raise SlamsError(f"ground truth {gt_path} is missing for prediction {pred_path}")
-        pred, gt = _read_labels(pred_path, "prediction"), _read_labels(gt_path, "ground truth")
+        pred = read_label_png(pred_path, "prediction", num_classes)
+        gt = read_label_png(gt_path, "ground truth", num_classes)
         if pred.shape != gt.shape:
             raise SlamsError(f"prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} but its "
                              f"ground truth is {gt.shape[1]}x{gt.shape[0]}")
-        for labels, path in ((pred, pred_path), (gt, gt_path)):
-            bad = (labels >= num_classes) & (labels != 255)
-            if bad.any():
-                raise SlamsError(f"{path} holds class {int(labels[bad][0])}, but --num-classes is "
-                                 f"{num_classes}")
         score.update(pred, gt)
     return score.result()

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
 import numpy as np
 import pandas as pd
 
@@ -13,6 +12,8 @@ from .data.synthetic import split_region_code
 from .paths import atomic_path
 
 # Region kinds as colours: plain background, context, body, cue.
+matplotlib.rcParams.update({"figure.max_open_warning": 0})
+
 REGION_COLOURS = np.array([[40, 40, 40], [230, 160, 40], [60, 170, 230], [240, 50, 80]], np.uint8)
 
 
@@ -70,5 +71,3 @@ def bar_table(table: pd.DataFrame, columns: list[str], title: str, ylabel: str, 
     fig.tight_layout()
     return fig
 
-
-matplotlib.rcParams.update({"figure.max_open_warning": 0})

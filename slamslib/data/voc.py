@@ -38,23 +38,29 @@ def read_image(path: Path, split: str) -> np.ndarray:
         raise SlamsError(f"image {path} of split '{split}' is unreadable ({exc})") from None
 
 
-def read_mask(path: Path, split: str, num_classes: int) -> np.ndarray:
-    """Class-index uint8 HxW (palette PNGs read as their indices), validated against the classes."""
+def read_label_png(path: Path, what: str, num_classes: int, where: str = "") -> np.ndarray:
+    """Class-index uint8 HxW from a palette (P) or grayscale (L) PNG, checked against the classes;
+    any problem is one sentence naming the file (`what` and `where` say what it is)."""
+    name = f"{what} {path}{where}"
     try:
         with Image.open(path) as image:
             if image.mode not in ("P", "L"):
-                raise SlamsError(f"mask {path} of split '{split}' is a {image.mode} image; expected "
-                                 "a palette (P) or grayscale (L) PNG of class indices")
-            mask = np.asarray(image)
+                raise SlamsError(f"{name} is a {image.mode} image; expected a palette (P) or "
+                                 "grayscale (L) PNG of class indices")
+            labels = np.asarray(image)
     except FileNotFoundError:
-        raise SlamsError(f"mask {path} of split '{split}' is missing") from None
+        raise SlamsError(f"{name} is missing") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise SlamsError(f"mask {path} of split '{split}' is unreadable ({exc})") from None
-    bad = (mask >= num_classes) & (mask != IGNORE)
+        raise SlamsError(f"{name} is unreadable ({exc})") from None
+    bad = (labels >= num_classes) & (labels != IGNORE)
     if bad.any():
-        raise SlamsError(f"mask {path} of split '{split}' holds class {int(mask[bad][0])}, but the "
-                         f"dataset has {num_classes} classes (0..{num_classes - 1}, 255 = void)")
-    return mask
+        raise SlamsError(f"{name} holds class {int(labels[bad][0])}, but there are {num_classes} "
+                         f"classes (0..{num_classes - 1}, 255 = void)")
+    return labels
+
+
+def read_mask(path: Path, split: str, num_classes: int) -> np.ndarray:
+    return read_label_png(path, "mask", num_classes, f" of split '{split}'")
 
 
 def read_split_list(path: Path, split: str) -> list[str]:
