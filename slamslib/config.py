@@ -108,8 +108,13 @@ class Config(Section):
         data = self.to_dict()
         if sections:
             data = {name: data[name] for name in sections}
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return stable_hash(data)
+
+
+def stable_hash(data) -> str:
+    """16 hex digits of sha256 over canonical JSON: equal data, equal hash, on any machine."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:

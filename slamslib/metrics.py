@@ -75,7 +75,6 @@ class ThresholdSweep:
     so a single bincount per image serves every threshold; no mask is kept after its update."""
     num_classes: int
     thresholds: np.ndarray
-    conf: np.ndarray = field(init=False)
     images: int = 0
 
     def __post_init__(self):
@@ -83,7 +82,6 @@ class ThresholdSweep:
         t, n = len(self.thresholds), self.num_classes
         # bins 0..t: how many thresholds lie strictly below the pixel's strongest map value
         self._counts = np.zeros((t + 1, n, n), dtype=np.int64)
-        self.conf = np.zeros((t, n, n), dtype=np.int64)
 
     def update(self, maps: np.ndarray, classes, gt: np.ndarray) -> None:
         n, t = self.num_classes, len(self.thresholds)
@@ -102,7 +100,9 @@ class ThresholdSweep:
         self._counts += np.bincount(flat, minlength=(t + 1) * n * n).reshape(t + 1, n, n)
         self.images += 1
 
-    def _matrices(self) -> np.ndarray:
+    @property
+    def conf(self) -> np.ndarray:
+        """One confusion matrix per threshold (T x N x N), derived from the binned counts."""
         # above[i] = pixels whose strongest value exceeds thresholds[i] (bins > i)
         above = np.cumsum(self._counts[::-1], axis=0)[::-1][1:]
         below = self._counts.sum(0)[None] - above
@@ -111,7 +111,7 @@ class ThresholdSweep:
         return conf
 
     def result(self) -> dict:
-        conf = self._matrices()
+        conf = self.conf
         per_t = [scores(c)["miou"] for c in conf]
         best = int(np.nanargmax(per_t))
         return {"thresholds": self.thresholds.tolist(), "miou": per_t, "best_threshold":

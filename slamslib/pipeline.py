@@ -21,13 +21,15 @@ STAGES = [
     ("ablation", "06_ablation_tables.ipynb", False),
 ]
 STAGE_NAMES = [name for name, _, _ in STAGES]
+NOTEBOOKS = {name: notebook for name, notebook, _ in STAGES}
+IMPLEMENTED = {name: ok for name, _, ok in STAGES}
 
 
 def stage_function(stage: str):
     from . import stages
     if stage not in STAGE_NAMES:
         raise SlamsError(f"unknown stage {stage!r} (stages: {', '.join(STAGE_NAMES)}, or all)")
-    if not dict((n, ok) for n, _, ok in STAGES)[stage]:
+    if not IMPLEMENTED[stage]:
         raise SlamsError(f"stage {stage!r} is not implemented in this version of the kit yet")
     return getattr(stages, stage)
 
@@ -35,7 +37,7 @@ def stage_function(stage: str):
 def run_notebook(stage: str, cfg: Config, params_file: str, overrides: dict) -> Path:
     """Execute one stage notebook into results/<run>/notebooks/; a failure names notebook and cell."""
     import papermill
-    notebook = dict((n, nb) for n, nb, _ in STAGES)[stage]
+    notebook = NOTEBOOKS[stage]
     source = project_root() / "notebooks" / notebook
     if not source.is_file():
         raise SlamsError(f"notebook {source} is missing")

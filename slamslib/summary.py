@@ -1,10 +1,8 @@
 """`results/<run>/<stage>/summary.json`: what a stage measured, under which params, on what."""
 from __future__ import annotations
 
-import json
 import platform
 import time
-from pathlib import Path
 
 from . import __version__
 from .config import Config
@@ -31,8 +29,3 @@ def write_summary(cfg: Config, stage: str, metrics: dict, started: float, device
     }
     write_json(cfg.stage_dir(stage) / "summary.json", summary)
     return summary
-
-
-def read_summary(cfg: Config, stage: str) -> dict | None:
-    path = Path(cfg.stage_dir(stage)) / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else None

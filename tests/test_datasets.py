@@ -77,7 +77,7 @@ def test_mask_with_a_class_beyond_the_dataset_is_refused(smoke_tree, tmp_path):
 def test_voc_params_read_a_voc_tree(smoke_tree, tmp_path):
     """data.name=voc on a VOC-layout tree uses the 21 VOC classes and SegmentationClassAug."""
     root = _copy(smoke_tree[1], tmp_path)
-    cfg = load_config("params/smoke.yaml", [f"data.name=voc", f"data.root={root}"])
+    cfg = load_config("params/smoke.yaml", ["data.name=voc", f"data.root={root}"])
     split = build_dataset(cfg, "val")
     assert split.class_names == VOC_CLASSES and split.mask_dir.name == "SegmentationClassAug"
 

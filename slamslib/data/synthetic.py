@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..config import BenchmarkConfig
+from ..config import BenchmarkConfig, stable_hash
 from ..errors import SlamsError
 from .palette import save_index_png, save_palette_png
 
@@ -253,9 +253,7 @@ def render_image(cfg: BenchmarkConfig, categories: list[Category], rng):
 
 
 def benchmark_hash(cfg: BenchmarkConfig) -> str:
-    import hashlib
-    blob = json.dumps({"version": GENERATOR_VERSION, **cfg.model_dump(mode="json")}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return stable_hash({"version": GENERATOR_VERSION, **cfg.model_dump(mode="json")})
 
 
 def _write_split(root: Path, cfg, categories, split_code: int, prefix: str, count: int,

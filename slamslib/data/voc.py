@@ -135,7 +135,7 @@ class SegmentationFolder:
 
     @property
     def labels(self) -> np.ndarray:
-        """Image-level labels, derived from the masks once (cached beside nothing: it is cheap)."""
+        """Image-level labels, derived from the masks on first use and kept for this object's life."""
         if self._labels is None:
             masks = (self.mask(i) for i in tqdm(range(len(self)), desc=f"labels {self.split}",
                                                  leave=False, disable=len(self) < 500))
