@@ -84,7 +84,8 @@ def main(argv=None) -> int:
         from .pipeline import STAGES, stage_function
         stages = [s for s, _, ok in STAGES if ok] if args.stage == "all" else [args.stage]
         for stage in stages:
-            result = stage_function(stage)(cfg)
+            function = stage_function(stage)
+            result = function(cfg, force=True) if args.force and stage != "benchmark" else function(cfg)
             print(f"[{stage}] done: {json.dumps(result.summary.get('metrics', {}))}")
         return 0
     except SlamsError as exc:

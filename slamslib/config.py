@@ -86,12 +86,113 @@ class BenchmarkConfig(Section):
         return self
 
 
+class TrainConfig(Section):
+    """One network's schedule; the same engine (slamslib.engine) runs every network with it."""
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(16, ge=1, description="global batch: split evenly over the processes")
+    lr: float = Field(0.01, gt=0, description="backbone learning rate; heads get lr * head_lr_mult")
+    head_lr_mult: float = Field(10.0, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    poly_power: float = Field(0.9, ge=0)
+    crop_size: int = Field(96, ge=16, description="random crop (padded where the image is smaller)")
+    scale_range: tuple[float, float] = Field((0.9, 1.1), description="random rescale before the crop")
+    flip: bool = True
+    amp: bool = Field(True, description="mixed precision on CUDA (ignored on CPU)")
+    checkpoint_every: int = Field(200, ge=1, description="iterations between atomic checkpoints")
+
+    @model_validator(mode="after")
+    def _check_scale(self):
+        low, high = self.scale_range
+        if not 0 < low <= high:
+            raise ValueError("scale_range must be [low, high] with 0 < low <= high")
+        return self
+
+
+class BackboneConfig(Section):
+    name: Literal["small", "resnet50", "resnet101"] = Field(
+        "small", description="small: a from-scratch CNN for CPUs; resnet*: torchvision, output stride 16")
+    width: int = Field(32, ge=4, description="small backbone only: channels of its first stage")
+    pretrained: bool = Field(False, description="resnet*: start from ImageNet weights")
+    weights: Path | None = Field(None, description="a local ImageNet .pth; else torchvision's cache")
+
+
+class MaskedInputConfig(Section):
+    """Hide-and-seek for the SE: some training images with grid cells set to the mean colour, so the
+    judge of stage 2 has seen masked images before (SLAMS.md, reconstructed)."""
+    rate: float = Field(0.0, ge=0, le=1, description="share of training images that get masked")
+    grid: int = Field(4, ge=1, description="cells per side")
+    hide: float = Field(0.25, ge=0, lt=1, description="probability that a cell is hidden")
+
+
+class SemanticEncoderConfig(Section):
+    embed_dim: int = Field(64, ge=1, description="D, per category (256 at paper scale)")
+    input_size: int = Field(48, ge=16, description="the SE's fixed input side (224 at paper scale)")
+    tau: float = Field(10.0, ge=0, description="score = sigmoid(tau (cos - delta)); 0 = plain cosine")
+    delta: float = Field(0.5, ge=0, le=1)
+    activation: Literal["relu", "softplus"] = Field(
+        "relu", description="keeps embeddings and semantics non-negative; softplus never dies")
+    reconstruction_weight: float = Field(1.0, ge=0, description="lambda_rec; 0 switches the decoder off")
+    masked_input: MaskedInputConfig = MaskedInputConfig()
+    train: TrainConfig = TrainConfig()
+
+
+class LossWeights(Section):
+    sem: float = Field(1.0, ge=0, description="semantic guidance (AN embeddings vs SE semantics)")
+    fg: float = Field(1.0, ge=0, description="category-foreground (correctness)")
+    bg: float = Field(1.0, ge=0, description="category-background (completeness)")
+    reg: float = Field(0.1, ge=0, description="activation regularization (compactness)")
+    con: float = Field(1.0, ge=0, description="consistency")
+
+    @model_validator(mode="after")
+    def _something_to_learn(self):
+        if not any((self.sem, self.fg, self.bg, self.reg, self.con)):
+            raise ValueError("at least one loss weight must be above 0")
+        return self
+
+
+class ActivationNetConfig(Section):
+    losses: LossWeights = LossWeights()
+    consistency: Literal["partition", "transform"] = Field(
+        "partition", description="partition: present maps add up to one per pixel; transform: maps "
+        "agree under a flip + rescale of the input")
+    init_from: Literal["none", "semantic_encoder", "cam"] = Field(
+        "semantic_encoder", description="warm-start the AN's backbone from a trained network")
+    train: TrainConfig = TrainConfig()
+
+
+class CamConfig(Section):
+    train: TrainConfig = TrainConfig()
+
+
+class MapsConfig(Section):
+    scales: list[float] = Field([1.0, 0.5, 1.5, 2.0], min_length=1)
+    flip: bool = True
+    batch_size: int = Field(16, ge=1)
+    normalize: bool = Field(True, description="divide each class map by its maximum (CAM always is)")
+    thresholds: list[float] = Field([round(0.05 * i, 2) for i in range(1, 20)], min_length=1)
+
+
+class DistributedConfig(Section):
+    nproc_per_node: int = Field(1, ge=1, description=">1: training runs under torchrun, one process "
+                                "per GPU (or CPU process with gloo)")
+    torchrun_args: list[str] = Field([], description="extra torchrun flags, e.g. --nnodes=2 "
+                                     "--rdzv-endpoint=host:29400 for several nodes")
+
+
 class Config(Section):
     run_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
     results_dir: Path = Path("results")
     data: DataConfig
     benchmark: BenchmarkConfig = BenchmarkConfig()
+    backbone: BackboneConfig = BackboneConfig()
+    semantic_encoder: SemanticEncoderConfig = SemanticEncoderConfig()
+    activation_net: ActivationNetConfig = ActivationNetConfig()
+    cam: CamConfig = CamConfig()
+    maps: MapsConfig = MapsConfig()
+    distributed: DistributedConfig = DistributedConfig()
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: cuda > mps > cpu")
 
     @property
     def run_dir(self) -> Path:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from .data.voc import read_label_png
 from .errors import SlamsError
-from .metrics import SegmentationScore
+from .metrics import SegmentationScore, average_precision
 
 
 def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path, num_classes: int = 21,
@@ -36,3 +38,23 @@ def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path, num_classes: int =
                              f"ground truth is {gt.shape[1]}x{gt.shape[0]}")
         score.update(pred, gt)
     return score.result()
+
+
+@torch.no_grad()
+def image_scores(model, split, device, progress: bool = True) -> np.ndarray:
+    """Image-level scores for the foreground categories (N x K) of every image of `split`: the SE's
+    presence scores p_k, or the sigmoid of the CAM network's logits."""
+    from .data.transforms import to_tensor
+    model = model.to(device).eval()
+    rows = []
+    for i in tqdm(range(len(split)), desc="image scores", leave=False, disable=not progress):
+        x = to_tensor(split.image(i))[None].to(device)
+        out = model(x)
+        rows.append((out["scores"][:, 1:] if "scores" in out else out["logits"].sigmoid()).float().cpu())
+    return torch.cat(rows).numpy()
+
+
+def classification_map(model, split, device, progress: bool = True) -> tuple[float, np.ndarray]:
+    """mAP (percent) and per-class AP of image-level scores on `split` against its image labels."""
+    ap = average_precision(image_scores(model, split, device, progress), split.labels)
+    return float(100 * np.nanmean(ap)), ap

@@ -117,3 +117,19 @@ class ThresholdSweep:
         return {"thresholds": self.thresholds.tolist(), "miou": per_t, "best_threshold":
                 float(self.thresholds[best]), "best": {**scores(conf[best]), "images": self.images},
                 "images": self.images}
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-class AP (columns) of image-level scores: mean precision at the rank of each positive.
+    NaN for a class without positives."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels) > 0
+    ap = np.full(scores.shape[1], np.nan)
+    for k in range(scores.shape[1]):
+        positives = labels[:, k].sum()
+        if positives == 0:
+            continue
+        order = np.argsort(-scores[:, k], kind="stable")
+        hits = labels[order, k]
+        precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+        ap[k] = precision[hits].sum() / positives
+    return ap

@@ -13,8 +13,8 @@ from .paths import atomic_path, project_root
 # says plainly that it cannot run them instead of pretending.
 STAGES = [
     ("benchmark", "00_benchmark.ipynb", True),
-    ("semantic_encoder", "01_semantic_encoder.ipynb", False),
-    ("activation_maps", "02_activation_maps.ipynb", False),
+    ("semantic_encoder", "01_semantic_encoder.ipynb", True),
+    ("activation_maps", "02_activation_maps.ipynb", True),
     ("cam_visualization", "03_cam_visualization.ipynb", False),
     ("pseudo_labels", "04_pseudo_labels.ipynb", False),
     ("segmentation", "05_segmentation.ipynb", False),

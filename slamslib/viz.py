@@ -71,3 +71,62 @@ def bar_table(table: pd.DataFrame, columns: list[str], title: str, ylabel: str, 
     fig.tight_layout()
     return fig
 
+
+
+def loss_curves(logs: dict[str, pd.DataFrame], smooth: int = 20):
+    """One panel per network: every loss term against the iteration (a running mean over `smooth`)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(logs), figsize=(4.2 * len(logs), 3), squeeze=False)
+    for ax, (name, log) in zip(axes[0], logs.items()):
+        terms = [c for c in log.columns if c not in ("iteration", "epoch", "lr")]
+        for term in terms:
+            ax.plot(log["iteration"], log[term].rolling(smooth, min_periods=1).mean(), label=term,
+                    lw=2 if term == "total" else 1)
+        ax.set_title(name)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def threshold_curves(curves: dict[str, dict]):
+    """Seed mIoU against the background threshold, one line per method (ThresholdSweep results)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, result in curves.items():
+        ax.plot(result["thresholds"], result["miou"], marker=".", label=name)
+        ax.axvline(result["best_threshold"], ls=":", color=ax.lines[-1].get_color())
+    ax.set_xlabel("background threshold t")
+    ax.set_ylabel("seed mIoU (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def map_grid(rows: list[dict], class_names, title: str = ""):
+    """rows: 'image', 'mask', and per method name -> (maps, classes, label image). Each method gets
+    its label image and the map of the image's first labelled category."""
+    plt = _pyplot()
+    methods = [k for k in rows[0] if k not in ("image", "mask", "name")]
+    cols = 2 + 2 * len(methods)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 2 * len(rows)), squeeze=False)
+    for ax_row, row in zip(axes, rows):
+        ax_row[0].imshow(row["image"])
+        ax_row[0].set_title(row.get("name", ""), fontsize=7)
+        ax_row[1].imshow(colorize(row["mask"]))
+        ax_row[1].set_title("ground truth", fontsize=7)
+        for j, method in enumerate(methods):
+            maps, classes, labels = row[method]
+            first = int(np.flatnonzero(classes > 0)[0]) if (classes > 0).any() else 0
+            ax_row[2 + 2 * j].imshow(maps[first], cmap="jet", vmin=0, vmax=1)
+            ax_row[2 + 2 * j].set_title(f"{method}: {class_names[classes[first]]}", fontsize=7)
+            ax_row[3 + 2 * j].imshow(colorize(labels))
+            ax_row[3 + 2 * j].set_title(f"{method} seed", fontsize=7)
+        for ax in ax_row:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -37,3 +37,25 @@ def test_a_failing_notebook_names_the_cell_and_leaves_no_trusted_copy(tmp_path):
     notebooks = tmp_path / "results/smoke/notebooks"
     assert not (notebooks / "00_benchmark.ipynb").exists()
     assert (notebooks / "00_benchmark.failed.ipynb").exists()
+
+
+def test_01_and_02_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
+    _, root = smoke_tree
+    overrides = {"data.root": str(root), "results_dir": str(tmp_path / "results")}
+    for notebook in ("01_semantic_encoder.ipynb", "02_activation_maps.ipynb"):
+        papermill.execute_notebook(f"notebooks/{notebook}", str(tmp_path / notebook), kernel_name="python3",
+                                   parameters={"params_file": "params/smoke.yaml", "overrides": overrides},
+                                   progress_bar=False)
+    run = tmp_path / "results/smoke"
+    se = json.loads((run / "semantic_encoder/summary.json").read_text())
+    assert 0 <= se["metrics"]["presence_map"] <= 100
+    summary = json.loads((run / "activation_maps/summary.json").read_text())
+    assert summary["stage"] == "activation_maps"
+    for method in ("slams", "cam"):
+        assert 0 <= summary["metrics"]["seed_miou"][method] <= 100
+        assert (run / f"activation_maps/maps/{method}/done.json").is_file()
+    assert {p.name for p in (run / "activation_maps").glob("*.pt")} == {"cam.pt", "activation_net.pt"}
+    assert (run / "semantic_encoder/semantic_encoder.pt").is_file()
+    executed = json.loads((tmp_path / "02_activation_maps.ipynb").read_text())
+    images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 5

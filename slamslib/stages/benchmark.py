@@ -1,6 +1,4 @@
-"""One function per stage: params in, files under results/<run>/<stage>/ out, summary.json last.
-
-The notebooks call these and show what they return; `slams run <stage>` calls them directly."""
+"""Stage 00: the dataset, described; on the embedded benchmark, its two phenomena measured."""
 from __future__ import annotations
 
 import time
@@ -10,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import viz
-from .config import Config
-from .data import build_dataset, prepare_data
-from .data.phenomena import measure_phenomena
-from .data.synthetic import load_region
-from .paths import atomic_path
-from .summary import write_summary
+from .. import viz
+from ..config import Config
+from ..data import build_dataset, prepare_data
+from ..data.phenomena import measure_phenomena
+from ..data.synthetic import load_region
+from ..paths import atomic_path
+from ..summary import write_summary
 
 
 @dataclass

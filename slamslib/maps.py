@@ -1,0 +1,140 @@
+"""Multi-scale activation-map inference, compact storage, and seed evaluation.
+
+Maps are computed at every scale in params (and mirrored), resized back to the image, and averaged
+(CAM: summed ReLU CAMs, as IRN does); only the categories in the image label are kept (for SLAMs also
+map 0, the background), normalised per class by their maximum where params say so (the CAM always),
+and stored as float16, one compressed .npz per image: {"maps": C x H x W, "classes": C}."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import MapsConfig
+from .data.transforms import to_tensor
+from .metrics import SegmentationScore, ThresholdSweep
+from .paths import atomic_path, write_json
+
+
+def _pad_batch(tensors: list[torch.Tensor], multiple: int = 16) -> torch.Tensor:
+    h = max(t.shape[-2] for t in tensors)
+    w = max(t.shape[-1] for t in tensors)
+    h, w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    return torch.stack([F.pad(t, (0, w - t.shape[-1], 0, h - t.shape[-2])) for t in tensors])
+
+
+@torch.no_grad()
+def multiscale_maps(model, images: list[np.ndarray], cfg: MapsConfig, device) -> list[torch.Tensor]:
+    """Every class's map for each image (K(+1) x H x W, float32), summed over scales and flips."""
+    tensors = [to_tensor(image) for image in images]
+    sums = [None] * len(tensors)
+    for scale in cfg.scales:
+        scaled = [F.interpolate(t[None], scale_factor=scale, mode="bilinear", align_corners=False,
+                                recompute_scale_factor=False)[0] if scale != 1 else t for t in tensors]
+        batch = _pad_batch(scaled).to(device)
+        if cfg.flip:
+            batch = torch.cat([batch, batch.flip(-1)])
+        out = model.activation_maps(batch).float()
+        if cfg.flip:  # mirror the mirrored half back: its valid part is then top-left again
+            out = out[:len(tensors)] + out[len(tensors):].flip(-1)
+        for i, (t, s) in enumerate(zip(tensors, scaled)):
+            m = out[i:i + 1, :, :s.shape[-2], :s.shape[-1]]
+            m = F.interpolate(m, t.shape[-2:], mode="bilinear", align_corners=False)[0].cpu()
+            sums[i] = m if sums[i] is None else sums[i] + m
+    return sums
+
+
+def keep_labelled(summed: torch.Tensor, labels: np.ndarray, method: str, normalize: bool):
+    """The maps of the labelled categories (and, for SLAMs, background), as (maps, classes).
+    CAM: summed ReLU CAMs / their max; SLAMs: mean sigmoid maps, / their max when `normalize`."""
+    classes = np.flatnonzero(labels) + 1
+    if method == "cam":
+        maps = summed[classes - 1]
+        normalize = True
+    else:
+        classes = np.concatenate([[0], classes])
+        maps = summed[classes]
+    if normalize:
+        maps = maps / maps.flatten(1).amax(1).clamp_min(1e-5)[:, None, None]
+    return maps.clamp(0, 1).numpy().astype(np.float16), classes.astype(np.int16)
+
+
+def save_maps(path: Path, maps: np.ndarray, classes: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, maps=maps, classes=classes)
+
+
+def load_maps(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as data:
+        return data["maps"].astype(np.float32), data["classes"].astype(np.int64)
+
+
+def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, device, key: str,
+                normalize: bool = True, progress: bool = True, marker: str = "done.json") -> dict:
+    """Maps for every image of `split` into out_dir/<name>.npz. Skipped when out_dir/done.json holds
+    the same `key` (a hash of weights and map params); the marker is written last, so an interrupted
+    inference is redone. Returns {"images", "bytes", "bytes_per_image", "seconds"}."""
+    import time
+    marker = out_dir / marker
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("key") == key and done.get("images") == len(split):
+            return done
+    started = time.time()
+    model = model.to(device).eval()
+    total_bytes = 0
+    order = np.argsort([split.image_path(i).stat().st_size for i in range(len(split))])
+    for start in tqdm(range(0, len(split), cfg.batch_size), desc=f"{method} maps",
+                      disable=not progress, dynamic_ncols=True):
+        idx = order[start:start + cfg.batch_size]
+        summed = multiscale_maps(model, [split.image(i) for i in idx], cfg, device)
+        for i, s in zip(idx, summed):
+            maps, classes = keep_labelled(s, split.labels[i], method, normalize)
+            path = out_dir / f"{split.names[i]}.npz"
+            save_maps(path, maps, classes)
+            total_bytes += path.stat().st_size
+    done = {"key": key, "images": len(split), "bytes": total_bytes,
+            "bytes_per_image": total_bytes / max(len(split), 1), "seconds": time.time() - started}
+    write_json(marker, done)
+    return done
+
+
+def foreground(maps: np.ndarray, classes: np.ndarray):
+    keep = classes > 0
+    return maps[keep], classes[keep]
+
+
+def evaluate_seeds(split, maps_dir: Path, thresholds, with_background_map: bool) -> dict:
+    """Seed mIoU on `split`: background by a swept threshold (best t reported) and, for SLAMs, by
+    map 0 (a pixel takes the strongest of background and the labelled maps)."""
+    num_classes = split.num_classes
+    sweep = ThresholdSweep(num_classes, thresholds)
+    by_map0 = SegmentationScore(num_classes) if with_background_map else None
+    for i, name in enumerate(split.names):
+        maps, classes = load_maps(maps_dir / f"{name}.npz")
+        gt = split.mask(i)
+        if maps.shape[-2:] != gt.shape:
+            raise ValueError(f"{maps_dir / name}.npz is {maps.shape[-2:]} but its mask is {gt.shape}")
+        fg_maps, fg_classes = foreground(maps, classes)
+        sweep.update(fg_maps, fg_classes, gt)
+        if by_map0 is not None:
+            by_map0.update(classes[maps.argmax(0)], gt)
+    result = {"threshold": sweep.result()}
+    if by_map0 is not None:
+        result["background_map"] = by_map0.result()
+    return result
+
+
+def seed_labels(maps: np.ndarray, classes: np.ndarray, threshold: float | None) -> np.ndarray:
+    """A label image from stored maps: threshold background, or map 0 when threshold is None."""
+    if threshold is None:
+        return classes[maps.argmax(0)]
+    fg_maps, fg_classes = foreground(maps, classes)
+    if len(fg_classes) == 0:
+        return np.zeros(maps.shape[-2:], np.int64)
+    return np.where(fg_maps.max(0) > threshold, fg_classes[fg_maps.argmax(0)], 0)

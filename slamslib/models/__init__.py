@@ -1,0 +1,1 @@
+"""The networks: backbones, the semantic encoder, the activation network, the CAM baseline."""

@@ -1,0 +1,8 @@
+"""One function per stage: params in, files under results/<run>/<stage>/ out, summary.json last.
+
+The notebooks call these and show what they return; `slams run <stage>` calls them directly."""
+from .activation_maps import activation_maps
+from .benchmark import benchmark
+from .semantic_encoder import semantic_encoder
+
+__all__ = ["benchmark", "semantic_encoder", "activation_maps"]

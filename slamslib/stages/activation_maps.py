@@ -1,0 +1,145 @@
+"""Stage 02: train the CAM baseline and the SLAMs activation network, infer multi-scale maps for the
+training images, and score the seeds on the seed split (threshold sweep; map 0 for SLAMs)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import viz
+from ..config import Config, stable_hash
+from ..data import build_dataset, class_names_for, prepare_data
+from ..diagnostics import region_rates
+from ..engine import pick_device
+from ..evaluate import classification_map
+from ..maps import evaluate_seeds, infer_split, load_maps, seed_labels
+from ..summary import write_summary
+from ..training import require, train_network, weights_hash
+
+METHODS = {"slams": "activation_net", "cam": "cam"}   # method -> network that makes its maps
+
+# Mean labelled categories and pixels per training image of the real datasets, to turn the measured
+# bytes per map pixel into a footprint (VOC train_aug: 10,582 images; COCO train2014: 82,783).
+FOOTPRINTS = {"voc": (10_582, 1.5, 500 * 375), "coco": (82_783, 2.9, 580 * 480)}
+
+
+@dataclass
+class ActivationMapsReport:
+    seeds: dict                    # method -> evaluate_seeds result
+    table: pd.DataFrame            # one row per method: seed mIoU, best t, mAP, throughput, ...
+    per_class_iou: pd.DataFrame    # categories x methods, percent
+    regions: pd.DataFrame | None   # synthetic only: cue/body recall, context/plain false positives
+    figures: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+
+
+def _footprint(info: dict, split, with_background: bool) -> dict:
+    """Measured bytes per stored map pixel, and what that implies for VOC and COCO."""
+    labelled = split.labels.sum(1) + (1 if with_background else 0)
+    pixels = sum(int(n) * split.image(i).shape[0] * split.image(i).shape[1]
+                 for i, n in enumerate(labelled))
+    per_pixel = info["bytes"] / max(pixels, 1)
+    implied = {name: per_pixel * images * (classes + with_background) * px / 1e9
+               for name, (images, classes, px) in FOOTPRINTS.items()}
+    return {"bytes_per_image": info["bytes_per_image"], "bytes_per_map_pixel": per_pixel,
+            **{f"implied_{name}_gb": round(gb, 2) for name, gb in implied.items()}}
+
+
+def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> ActivationMapsReport:
+    started = time.time()
+    prepare_data(cfg)
+    names = class_names_for(cfg)
+    n = len(names)
+    device = pick_device(cfg.device)
+    se = require(cfg, "semantic_encoder", n)
+    nets = {method: train_network(cfg, net, n, force=force, progress=progress)
+            for method, net in (("cam", "cam"), ("slams", "activation_net"))}
+    val = build_dataset(cfg, cfg.data.val_split)
+    se_map, _ = classification_map(se.model, val, device, progress)
+    cam_map, _ = classification_map(nets["cam"].model, val, device, progress)
+
+    train = build_dataset(cfg, cfg.data.train_split)
+    seed = build_dataset(cfg, cfg.data.seed_split)
+    out = cfg.stage_dir("activation_maps")
+    seeds, rows, per_class, regions = {}, {}, {}, {}
+    for method, trained in nets.items():
+        maps_dir = out / "maps" / method
+        normalize = cfg.maps.normalize or method == "cam"
+        key = stable_hash([weights_hash(cfg, METHODS[method]), cfg.maps.model_dump(mode="json"), method])
+        info = infer_split(trained.model, method, train, cfg.maps, maps_dir, device, key, normalize,
+                           progress)
+        if not set(seed.names) <= set(train.names):
+            infer_split(trained.model, method, seed, cfg.maps, maps_dir, device, key, normalize,
+                        progress, marker=f"done-{cfg.data.seed_split}.json")
+        seeds[method] = evaluate_seeds(seed, maps_dir, cfg.maps.thresholds, method == "slams")
+        best = seeds[method]["threshold"]
+        rows[method] = {"seed_miou": best["best"]["miou"], "best_threshold": best["best_threshold"],
+                        "seed_miou_background_map": seeds[method].get("background_map", {}).get("miou"),
+                        "fp": float(np.nanmean(best["best"]["fp"][1:])),
+                        "fn": float(np.nanmean(best["best"]["fn"][1:])),
+                        "train_images_per_s": trained.images_per_s, "train_s": trained.train_s,
+                        "inference_s": info["seconds"],
+                        **_footprint(info, train, method == "slams")}
+        per_class[method] = 100 * np.asarray(best["best"]["iou"])
+        if cfg.data.name == "synthetic":
+            regions[method] = region_rates(seed, maps_dir, best["best_threshold"])
+            if method == "slams":
+                regions["slams (map 0)"] = region_rates(seed, maps_dir, None)
+    rows["slams"]["classification_map"] = None
+    rows["cam"]["classification_map"] = cam_map
+    table = pd.DataFrame(rows).T
+    per_class_iou = pd.DataFrame(per_class, index=list(names))
+    region_table = pd.DataFrame(regions).T if regions else None
+    report = ActivationMapsReport(seeds, table, per_class_iou, region_table)
+
+    figures = out / "figures"
+    report.figures["loss"] = viz.save(viz.loss_curves({"CAM": nets["cam"].log,
+                                                       "SLAMs activation net": nets["slams"].log}),
+                                      figures / "loss_curves.png")
+    report.figures["thresholds"] = viz.save(
+        viz.threshold_curves({m: s["threshold"] for m, s in seeds.items()}), figures / "seed_miou_vs_t.png")
+    report.figures["per_class"] = viz.save(
+        viz.bar_table(per_class_iou, list(per_class), f"seed IoU per category ({cfg.data.seed_split})",
+                      "IoU (%)", (0, 100)), figures / "seed_iou_per_class.png")
+    report.figures["examples"] = viz.save(example_grid(seed, out / "maps", seeds, names),
+                                          figures / "example_maps.png")
+    if region_table is not None:
+        report.figures["regions"] = viz.save(
+            viz.bar_table(region_table, list(region_table.columns), "where the seeds fall", "share",
+                          (0, 1)), figures / "regions.png")
+
+    ratio = rows["slams"]["train_images_per_s"] / max(rows["cam"]["train_images_per_s"], 1e-9)
+    metrics = {
+        "seed_miou": {m: rows[m]["seed_miou"] for m in METHODS},
+        "seed_miou_background_map": {"slams": rows["slams"]["seed_miou_background_map"]},
+        "best_threshold": {m: rows[m]["best_threshold"] for m in METHODS},
+        "per_class_iou": {m: per_class_iou[m].round(2).to_dict() for m in METHODS},
+        "fp": {m: rows[m]["fp"] for m in METHODS}, "fn": {m: rows[m]["fn"] for m in METHODS},
+        "classification_map": {"semantic_encoder": se_map, "cam": cam_map},
+        "train_images_per_s": {m: rows[m]["train_images_per_s"] for m in METHODS},
+        "throughput_ratio_slams_to_cam": ratio,
+        "train_s": {m: rows[m]["train_s"] for m in METHODS},
+        "inference_s": {m: rows[m]["inference_s"] for m in METHODS},
+        "storage": {m: {k: rows[m][k] for k in ("bytes_per_image", "bytes_per_map_pixel",
+                                                 "implied_voc_gb", "implied_coco_gb")} for m in METHODS},
+    }
+    if region_table is not None:
+        metrics["regions"] = region_table.round(4).to_dict(orient="index")
+    hashes = [weights_hash(cfg, net) for net in METHODS.values()] + [cfg.hash("maps")]
+    report.summary = write_summary(cfg, "activation_maps", metrics, started, str(device),
+                                   params_hash=stable_hash(hashes))
+    return report
+
+
+def example_grid(split, maps_root, seeds: dict, names, count: int = 6):
+    rows = []
+    for i in np.linspace(0, len(split) - 1, count).astype(int):
+        row = {"image": split.image(i), "mask": split.mask(i), "name": split.names[i]}
+        for method, result in seeds.items():
+            maps, classes = load_maps(maps_root / method / f"{split.names[i]}.npz")
+            row[method] = (maps, classes, seed_labels(maps, classes,
+                                                      result["threshold"]["best_threshold"]))
+        rows.append(row)
+    return viz.map_grid(rows, names, "activation maps and seeds")

@@ -1,0 +1,107 @@
+"""What each network optimises, as a module the engine (and DDP) can wrap: forward(images, valid,
+labels) -> {"total": ..., one entry per term}. `net` is the network trained and saved."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import losses as L
+from .config import ActivationNetConfig
+
+
+class SemanticEncoderTask(nn.Module):
+    """Stage 1: L = BCE(p(I), y_hat) + lambda_rec MSE(decoder, I), on the SE's fixed-size input."""
+
+    def __init__(self, se, reconstruction_weight: float):
+        super().__init__()
+        self.net, self.reconstruction_weight = se, reconstruction_weight
+
+    def forward(self, images, valid, labels):
+        x = self.net.resize(images)
+        embeddings, pixels = self.net.head(self.net.backbone(x))
+        out = {"presence": L.presence_loss(self.net.semantics, embeddings, L.with_background(labels))}
+        total = out["presence"]
+        if self.net.decoder is not None and self.reconstruction_weight > 0:
+            out["reconstruction"] = L.reconstruction_loss(self.net.decoder(pixels), x)
+            total = total + self.reconstruction_weight * out["reconstruction"]
+        return {"total": total, **out}
+
+
+class CamTask(nn.Module):
+    def __init__(self, cam):
+        super().__init__()
+        self.net = cam
+
+    def forward(self, images, valid, labels):
+        loss = L.cam_loss(self.net(images, valid)["logits"], labels)
+        return {"total": loss, "classification": loss}
+
+
+def flip_shrink(x: torch.Tensor, factor: float = 0.75) -> torch.Tensor:
+    """The transform of the second consistency variant: mirror, shrink, keep the canvas (top-left)."""
+    h, w = x.shape[-2:]
+    small = F.interpolate(x.flip(-1), (max(1, round(h * factor)), max(1, round(w * factor))),
+                          mode="bilinear", align_corners=False)
+    return F.pad(small, (0, w - small.shape[-1], 0, h - small.shape[-2]))
+
+
+class ActivationNetTask(nn.Module):
+    """Stage 2: L = l_sem L_sem + l_fg L_fg + l_bg L_bg + l_reg L_reg + l_con L_con (slamslib.losses).
+
+    The SE is frozen and stays in eval mode; gradients reach the maps only through the masked images
+    I * M_k and I * (1 - M_k) it judges, which are formed at the SE's input size."""
+
+    def __init__(self, an, se, cfg: ActivationNetConfig):
+        super().__init__()
+        self.net, self.se, self.cfg = an, se, cfg
+        for p in self.se.parameters():
+            p.requires_grad_(False)
+        self.se.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.se.eval()
+        return self
+
+    def judge(self, images, masks):
+        """SE scores of every (image, present category) piece: fg = I M_k and bg = I (1 - M_k)."""
+        pieces = torch.cat([images * masks, images * (1 - masks)])
+        embeddings, _ = self.se.embed(pieces)
+        scores = self.se.semantics.score(self.se.semantics.cosine(embeddings))
+        return scores.chunk(2)
+
+    def forward(self, images, valid, labels):
+        w = self.cfg.losses
+        batch = images.shape[0]
+        y_hat = L.with_background(labels)
+        transform = self.cfg.consistency == "transform" and w.con > 0
+        inputs = torch.cat([images, flip_shrink(images)]) if transform else images
+        out = self.net(inputs, torch.cat([valid, flip_shrink(valid)]) if transform else valid)
+        logits = out["logits"][:batch]
+        maps = logits.float().sigmoid()
+        weight = F.interpolate(valid, maps.shape[-2:], mode="area")
+        terms = {}
+        if w.sem > 0:
+            terms["sem"] = L.semantic_guidance_loss(self.se.semantics, out["embeddings"][:batch], y_hat)
+        if w.fg > 0 or w.bg > 0:
+            size = self.se.input_size
+            small = self.se.resize(images)
+            masks = F.interpolate(logits, (size, size), mode="bilinear", align_corners=False).sigmoid()
+            masks = masks * F.interpolate(valid, (size, size), mode="area")
+            b_idx, k_idx, others = L.pairs_of(y_hat)
+            fg_scores, bg_scores = self.judge(small[b_idx], masks[b_idx, k_idx][:, None])
+            if w.fg > 0:
+                terms["fg"] = L.foreground_loss(fg_scores, k_idx, others, b_idx, batch)
+            if w.bg > 0:
+                terms["bg"] = L.background_loss(bg_scores, k_idx, others, b_idx, batch)
+        if w.reg > 0:
+            terms["reg"] = L.regularization_loss(maps, weight)
+        if w.con > 0:
+            if transform:
+                terms["con"] = L.transform_consistency_loss(
+                    maps, out["logits"][batch:].float().sigmoid(), flip_shrink, y_hat, weight)
+            else:
+                terms["con"] = L.partition_loss(maps, y_hat, weight)
+        total = sum(getattr(w, name) * value for name, value in terms.items())
+        return {"total": total, **terms}

@@ -1,0 +1,148 @@
+"""Build, train (or reuse) the three networks of stages 1 and 2 from params.
+
+A network's final weights carry the hash of the params they were trained under; a later run with the
+same params reuses them, any change retrains. With distributed.nproc_per_node > 1 the training runs
+under torchrun (one process per GPU, or gloo processes on a CPU) and this process waits for it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from .config import Config
+from .data import build_dataset
+from .data.transforms import TrainImages
+from .engine import fit, pick_device
+from .errors import SlamsError
+from .models.activation_net import ActivationNet
+from .models.backbones import build_backbone
+from .models.cam_net import CamNet
+from .models.semantic_encoder import SemanticEncoder
+from .paths import atomic_path, resolve
+from .tasks import ActivationNetTask, CamTask, SemanticEncoderTask
+
+# network -> (stage folder, params sections its weights depend on)
+NETWORKS = {
+    "semantic_encoder": ("semantic_encoder", ("seed", "data", "benchmark", "backbone", "semantic_encoder")),
+    "cam": ("activation_maps", ("seed", "data", "benchmark", "backbone", "cam")),
+    "activation_net": ("activation_maps", ("seed", "data", "benchmark", "backbone", "semantic_encoder",
+                                           "activation_net", "cam")),
+}
+
+
+@dataclass
+class Trained:
+    name: str
+    model: torch.nn.Module
+    log: pd.DataFrame
+    images_per_s: float
+    train_s: float
+    weights: Path
+
+
+def weights_hash(cfg: Config, name: str) -> str:
+    return cfg.hash(*NETWORKS[name][1])
+
+
+def weights_path(cfg: Config, name: str) -> Path:
+    return cfg.stage_dir(NETWORKS[name][0]) / f"{name}.pt"
+
+
+def build_network(cfg: Config, name: str, num_classes: int) -> torch.nn.Module:
+    """num_classes counts background (K+1). The model is initialised from cfg.seed."""
+    torch.manual_seed(cfg.seed)
+    backbone = build_backbone(cfg.backbone)
+    se = cfg.semantic_encoder
+    if name == "semantic_encoder":
+        return SemanticEncoder(backbone, num_classes, se.embed_dim, se.input_size, se.tau, se.delta,
+                               decoder=se.reconstruction_weight > 0, activation=se.activation)
+    if name == "cam":
+        return CamNet(backbone, num_classes - 1)
+    return ActivationNet(backbone, num_classes, se.embed_dim, se.activation)
+
+
+def load_trained(cfg: Config, name: str, num_classes: int) -> Trained | None:
+    path = weights_path(cfg, name)
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("params_hash") != weights_hash(cfg, name):
+        return None
+    model = build_network(cfg, name, num_classes)
+    model.load_state_dict(state["model"])
+    log_path = path.with_name(f"{name}_loss.csv")
+    log = pd.read_csv(log_path) if log_path.is_file() else pd.DataFrame()
+    return Trained(name, model.eval(), log, state.get("images_per_s", 0.0), state.get("train_s", 0.0), path)
+
+
+def _task(cfg: Config, name: str, num_classes: int):
+    net = build_network(cfg, name, num_classes)
+    if name == "semantic_encoder":
+        return SemanticEncoderTask(net, cfg.semantic_encoder.reconstruction_weight)
+    if name == "cam":
+        return CamTask(net)
+    se = require(cfg, "semantic_encoder", num_classes)
+    if cfg.activation_net.init_from != "none":
+        source = require(cfg, cfg.activation_net.init_from, num_classes)
+        net.backbone.load_state_dict(source.model.backbone.state_dict())
+    return ActivationNetTask(net, se.model, cfg.activation_net)
+
+
+def require(cfg: Config, name: str, num_classes: int) -> Trained:
+    trained = load_trained(cfg, name, num_classes)
+    if trained is None:
+        stage = NETWORKS[name][0]
+        raise SlamsError(f"{name} has no trained weights for these params at {weights_path(cfg, name)}: "
+                         f"run the {stage} stage first (slams run {stage} --params ...)")
+    return trained
+
+
+def train_config(cfg: Config, name: str):
+    return {"semantic_encoder": cfg.semantic_encoder, "cam": cfg.cam,
+            "activation_net": cfg.activation_net}[name].train
+
+
+def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
+                  stop_after: int | None = None, progress: bool = True) -> Trained:
+    """Train `name` (semantic_encoder, cam, activation_net) unless weights for these params exist."""
+    if not force and stop_after is None:
+        cached = load_trained(cfg, name, num_classes)
+        if cached is not None:
+            return cached
+    under_torchrun = "LOCAL_RANK" in os.environ
+    if cfg.distributed.nproc_per_node > 1 and not under_torchrun:
+        launch_torchrun(cfg, name)
+        return require(cfg, name, num_classes)
+    train = train_config(cfg, name)
+    dataset = TrainImages(build_dataset(cfg, cfg.data.train_split), train, cfg.seed,
+                          cfg.semantic_encoder.masked_input if name == "semantic_encoder" else None)
+    task = _task(cfg, name, num_classes)
+    result = fit(task, train, dataset, weights_path(cfg, name).parent, name, cfg.seed,
+                 weights_hash(cfg, name), pick_device(cfg.device), cfg.data.num_workers,
+                 stop_after=stop_after, progress=progress)
+    return Trained(name, result.model, result.log, result.images_per_s, result.train_s, result.weights)
+
+
+def launch_torchrun(cfg: Config, name: str) -> None:
+    """Run `python -m slamslib.worker` under torchrun with these exact params (written beside the
+    weights) and wait; a failing worker fails this stage with torchrun's exit status."""
+    out = weights_path(cfg, name).parent
+    params = out / f"{name}.torchrun.yaml"
+    data = cfg.to_dict()
+    data["results_dir"] = str(cfg.run_dir.parent)
+    data["data"]["root"] = str(resolve(cfg.data.root))
+    with atomic_path(params) as tmp:
+        tmp.write_text(yaml.safe_dump(data))
+    command = [sys.executable, "-m", "torch.distributed.run",
+               f"--nproc_per_node={cfg.distributed.nproc_per_node}", *cfg.distributed.torchrun_args,
+               "-m", "slamslib.worker", str(params), name]
+    print("launching:", " ".join(command), flush=True)
+    done = subprocess.run(command, cwd=os.getcwd())
+    if done.returncode != 0:
+        raise SlamsError(f"torchrun training of {name} failed with exit status {done.returncode}")

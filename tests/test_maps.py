@@ -1,0 +1,63 @@
+"""Multi-scale inference keeps maps aligned with the image; stored maps score as computed by hand."""
+import numpy as np
+import pytest
+import torch
+
+from slamslib.config import MapsConfig
+from slamslib.data.voc import VOC_CLASSES
+from slamslib.maps import evaluate_seeds, keep_labelled, load_maps, multiscale_maps, save_maps, seed_labels
+
+
+class EchoModel(torch.nn.Module):
+    """Its 'map' of every class is the red channel of the input: inference must hand it back in place."""
+
+    def activation_maps(self, x):
+        return x[:, :1].repeat(1, 3, 1, 1)
+
+
+def test_scales_flips_and_padding_keep_maps_in_place():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (37, 53, 3), dtype=np.uint8),
+              rng.integers(0, 255, (48, 40, 3), dtype=np.uint8)]     # different sizes: padded batch
+    cfg = MapsConfig(scales=[1.0], flip=True)
+    for image, maps in zip(images, multiscale_maps(EchoModel(), images, cfg, torch.device("cpu"))):
+        red = (torch.from_numpy(image[..., 0]).float() / 255 - 0.485) / 0.229
+        assert maps.shape == (3, *image.shape[:2])
+        assert torch.allclose(maps[0], 2 * red, atol=1e-4)      # the image and its mirror, both in place
+    # a smooth image (a ramp) survives rescaling: scale 0.5 and 2, mirrored, all land in place
+    ramp = np.zeros((40, 56, 3), np.uint8)
+    ramp[..., 0] = (np.arange(56)[None] * 4 + np.arange(40)[:, None]).clip(0, 255)
+    out = multiscale_maps(EchoModel(), [ramp, images[1]], MapsConfig(scales=[0.5, 2.0], flip=True), "cpu")
+    red = (torch.from_numpy(ramp[..., 0]).float() / 255 - 0.485) / 0.229
+    assert torch.allclose(out[0][0, 3:-3, 3:-3], 4 * red[3:-3, 3:-3], atol=0.05)
+
+
+def test_keep_labelled_normalises_and_keeps_background_for_slams_only():
+    summed = torch.rand(4, 5, 6) * 3
+    labels = np.array([0, 1, 0])                                 # category 2 of K = 3
+    cam, cam_classes = keep_labelled(summed[1:], labels, "cam", normalize=False)
+    assert cam_classes.tolist() == [2] and cam.max() == pytest.approx(1.0, abs=1e-3)
+    slams, slams_classes = keep_labelled(summed.clamp(0, 1), labels, "slams", normalize=False)
+    assert slams_classes.tolist() == [0, 2] and slams.dtype == np.float16
+
+
+def test_seed_evaluation_by_hand(tmp_path):
+    class Split:
+        names = ["a"]
+        num_classes = 3
+
+        def mask(self, i):
+            return np.array([[0, 1, 1, 255]], np.uint8)
+
+    maps = np.array([[[0.9, 0.2, 0.1, 0.0]],      # background map
+                     [[0.2, 0.8, 0.4, 1.0]]], np.float16)   # category 1
+    save_maps(tmp_path / "a.npz", maps, np.array([0, 1], np.int16))
+    result = evaluate_seeds(Split(), tmp_path, [0.3, 0.5], with_background_map=True)
+    # t = 0.3: prediction 0 1 1 (x): perfect -> 100; t = 0.5: 0 1 0 -> IoU bg 1/2, cat 1 1/2 -> 50
+    assert result["threshold"]["miou"] == pytest.approx([100.0, 50.0])
+    assert result["threshold"]["best_threshold"] == 0.3
+    # map 0 as background: argmax gives 0 1 1 -> 100
+    assert result["background_map"]["miou"] == pytest.approx(100.0)
+    loaded, classes = load_maps(tmp_path / "a.npz")
+    assert seed_labels(loaded, classes, 0.5).tolist() == [[0, 1, 0, 1]]
+    assert len(VOC_CLASSES) == 21

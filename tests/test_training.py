@@ -1,0 +1,69 @@
+"""The engine and the networks on smoke params: gradient paths, resuming, DDP under torchrun."""
+import pandas as pd
+import pytest
+import torch
+
+from slamslib.config import load_config
+from slamslib.data import build_dataset
+from slamslib.data.transforms import TrainImages
+from slamslib.tasks import ActivationNetTask
+from slamslib.training import build_network, train_network, weights_path
+
+
+def smoke(smoke_tree, tmp_path, **overrides):
+    _, root = smoke_tree
+    return load_config("params/smoke.yaml", {"data.root": str(root),
+                                              "results_dir": str(tmp_path / "results"), **overrides})
+
+
+def batch(cfg, size=4):
+    data = TrainImages(build_dataset(cfg, cfg.data.train_split), cfg.activation_net.train, cfg.seed)
+    items = [data[i] for i in range(size)]
+    return [torch.stack([torch.as_tensor(item[j]) for item in items]) for j in range(3)]
+
+
+@pytest.mark.parametrize("term", ["fg", "bg"])
+def test_gradients_reach_the_maps_through_the_frozen_semantic_encoder(smoke_tree, tmp_path, term):
+    weights = {name: 0.0 for name in ("sem", "fg", "bg", "reg", "con")}
+    weights[term] = 1.0
+    cfg = smoke(smoke_tree, tmp_path, **{f"activation_net.losses.{k}": v for k, v in weights.items()})
+    se = build_network(cfg, "semantic_encoder", 5)
+    task = ActivationNetTask(build_network(cfg, "activation_net", 5), se, cfg.activation_net)
+    before = {k: v.clone() for k, v in se.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in task.net.parameters() if p.requires_grad], lr=0.1)
+    task.train()
+    loss = task(*batch(cfg))
+    assert set(loss) == {"total", term}
+    loss["total"].backward()
+    assert task.net.maps.weight.grad.abs().sum() > 0      # only the SE's judgement carries it
+    assert all(p.grad is None for p in se.parameters())
+    assert not se.training
+    optimizer.step()
+    assert all(torch.equal(before[k], v) for k, v in se.state_dict().items())
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(smoke_tree, tmp_path):
+    plain = smoke(smoke_tree, tmp_path / "plain")
+    full = train_network(plain, "semantic_encoder", 5, progress=False)
+    killed = smoke(smoke_tree, tmp_path / "killed")
+    cut = train_network(killed, "semantic_encoder", 5, stop_after=6, progress=False)
+    assert len(cut.log) == 6 and not weights_path(killed, "semantic_encoder").exists()
+    resumed = train_network(killed, "semantic_encoder", 5, progress=False)   # from iteration 4
+    assert len(resumed.log) == len(full.log) == 10
+    pd.testing.assert_frame_equal(resumed.log.drop(columns="lr"), full.log.drop(columns="lr"),
+                                  check_exact=False, rtol=1e-6)
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_ddp_with_two_gloo_processes_gives_the_one_process_losses(smoke_tree, tmp_path):
+    one = train_network(smoke(smoke_tree, tmp_path / "one"), "semantic_encoder", 5, progress=False)
+    two = train_network(smoke(smoke_tree, tmp_path / "two", **{"distributed.nproc_per_node": 2}),
+                        "semantic_encoder", 5, progress=False)
+    assert len(two.log) == len(one.log)
+    for column in ("total", "presence", "reconstruction"):
+        assert two.log[column].to_numpy() == pytest.approx(one.log[column].to_numpy(), rel=1e-4,
+                                                             abs=1e-6), column
+    state = torch.load(weights_path(smoke(smoke_tree, tmp_path / "two"), "semantic_encoder"),
+                       weights_only=False)
+    assert state["processes"] == 2
