@@ -123,6 +123,8 @@ class MaskedInputConfig(Section):
     rate: float = Field(0.0, ge=0, le=1, description="share of training images that get masked")
     grid: int = Field(4, ge=1, description="cells per side")
     hide: float = Field(0.25, ge=0, lt=1, description="probability that a cell is hidden")
+    empty_rate: float = Field(0.0, ge=0, le=1, description="share of training images replaced by an "
+                              "all-hidden image labelled with no category at all, background included")
 
 
 class SemanticEncoderConfig(Section):
@@ -130,6 +132,9 @@ class SemanticEncoderConfig(Section):
     input_size: int = Field(48, ge=16, description="the SE's fixed input side (224 at paper scale)")
     tau: float = Field(10.0, ge=0, description="score = sigmoid(tau (cos - delta)); 0 = plain cosine")
     delta: float = Field(0.5, ge=0, le=1)
+    pool: Literal["mean", "attention"] = Field(
+        "mean", description="mean (= sum for the cosine) or attention: pixels weighted by how much "
+        "they look like the category")
     activation: Literal["relu", "softplus"] = Field(
         "relu", description="keeps embeddings and semantics non-negative; softplus never dies")
     reconstruction_weight: float = Field(1.0, ge=0, description="lambda_rec; 0 switches the decoder off")
@@ -156,6 +161,9 @@ class ActivationNetConfig(Section):
     consistency: Literal["partition", "transform"] = Field(
         "partition", description="partition: present maps add up to one per pixel; transform: maps "
         "agree under a flip + rescale of the input")
+    map_head: Literal["conv", "semantic"] = Field(
+        "conv", description="conv: 1x1 conv to K+1 logits; semantic: per-pixel SE score of the AN's "
+        "own embeddings (maps in the SE's semantic space)")
     init_from: Literal["none", "semantic_encoder", "cam"] = Field(
         "semantic_encoder", description="warm-start the AN's backbone from a trained network")
     train: TrainConfig = TrainConfig()

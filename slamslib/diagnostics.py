@@ -1,13 +1,17 @@
-"""Where the maps go right or wrong on the embedded benchmark, read from its region maps (which no
-training ever sees): recall on the category's cue and on the rest of its body, and the share of
-context and of plain background pixels taken for foreground."""
+"""Why maps come out as they do: where they fall on the embedded benchmark's regions (which no
+training ever sees), and how the frozen SE judges hand-made cuts of an image."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
 
+from . import losses as L
 from .data.synthetic import BODY, CONTEXT, CUE, PLAIN, load_region, split_region_code
+from .data.transforms import to_tensor
 from .maps import load_maps, seed_labels
 
 REGIONS = ("cue_recall", "body_recall", "context_fp", "plain_fp")
@@ -27,3 +31,57 @@ def region_rates(split, maps_dir: Path, threshold: float | None) -> dict:
             hit[region] += int((where & good).sum())
             count[region] += int(where.sum())
     return {r: (hit[r] / count[r] if count[r] else None) for r in REGIONS}
+
+
+CUTS = ("ground truth", "cue only", "object + its context", "whole image")
+
+
+def _cut_maps(cut: str, gt: np.ndarray, region, num_classes: int) -> torch.Tensor:
+    """K+1 binary maps of one hand-made cut of the image (void pixels count as background)."""
+    labels = np.where(gt == 255, 0, gt).astype(np.int64)
+    if region is not None and cut != "ground truth":
+        kind, category = split_region_code(region)
+        if cut == "cue only":
+            labels = np.where(kind == CUE, category, 0)
+        elif cut == "object + its context":
+            present = np.isin(category, np.unique(labels))
+            labels = np.where((kind == CONTEXT) & present, category, labels)
+    maps = torch.from_numpy(np.eye(num_classes, dtype=np.float32)[labels]).permute(2, 0, 1)
+    return torch.ones_like(maps) if cut == "whole image" else maps
+
+
+@torch.no_grad()
+def judge_cuts(se, split, device, limit: int = 200, synthetic: bool = True) -> pd.DataFrame:
+    """How the frozen SE judges hand-made cuts of seed images, in the terms of the SLAMs losses.
+
+    Stage 2 can only learn maps its judge prefers: if the ground-truth cut does not score better
+    (lower L_fg, L_bg) than cutting out the whole image, or a cut that adds the category's context
+    scores better still, the maps will follow the judge, not the objects. Columns: the two losses,
+    and for foreground categories the SE's score of k on the piece inside the cut and on the rest,
+    and of background on the piece inside."""
+    se = se.to(device).eval()
+    cuts = CUTS if synthetic else ("ground truth", "whole image")
+    sums = {cut: np.zeros(5) for cut in cuts}
+    counts = {cut: np.zeros(5) for cut in cuts}
+    for i in range(min(limit, len(split))):
+        x = se.resize(to_tensor(split.image(i))[None].to(device))
+        y_hat = L.with_background(torch.from_numpy(split.labels[i:i + 1]).float().to(device))
+        b_idx, k_idx, others = L.pairs_of(y_hat)
+        region = load_region(split.root, split.names[i]) if synthetic else None
+        for cut in cuts:
+            maps = _cut_maps(cut, split.mask(i), region, y_hat.shape[1])[None].to(device)
+            m = F.interpolate(maps, x.shape[-2:], mode="area")[0, k_idx][:, None]
+            pieces = torch.cat([x.expand(len(k_idx), -1, -1, -1) * m, x.expand(len(k_idx), -1, -1, -1) * (1 - m)])
+            embeddings, _ = se.embed(pieces)
+            fg, bg = se.semantics.score(se.semantics.cosine(embeddings)).chunk(2)
+            own_fg, own_bg = fg.gather(1, k_idx[:, None])[:, 0], bg.gather(1, k_idx[:, None])[:, 0]
+            fgk = k_idx > 0
+            values = [L.foreground_loss(fg, k_idx, others, b_idx, 1).item(),
+                      L.background_loss(bg, k_idx, others, b_idx, 1).item(),
+                      own_fg[fgk].sum().item(), own_bg[fgk].sum().item(), fg[fgk, 0].sum().item()]
+            sums[cut] += values
+            counts[cut] += [1, 1, int(fgk.sum()), int(fgk.sum()), int(fgk.sum())]
+    table = pd.DataFrame({cut: sums[cut] / np.maximum(counts[cut], 1) for cut in cuts},
+                         index=["L_fg", "L_bg", "S_k(inside)", "S_k(rest)", "S_0(inside)"]).T
+    table.index.name = "cut"
+    return table

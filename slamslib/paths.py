@@ -47,3 +47,9 @@ def atomic_path(target: str | Path):
 def write_json(path: str | Path, data) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv(table, path: str | Path, **kwargs) -> None:
+    """A pandas table as CSV, written atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, float_format="%.4f", **kwargs)

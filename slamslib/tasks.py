@@ -19,8 +19,10 @@ class SemanticEncoderTask(nn.Module):
 
     def forward(self, images, valid, labels):
         x = self.net.resize(images)
-        embeddings, pixels = self.net.head(self.net.backbone(x))
-        out = {"presence": L.presence_loss(self.net.semantics, embeddings, L.with_background(labels))}
+        embeddings, pixels = self.net.head(self.net.backbone(x), semantics=self.net.semantics.semantics())
+        y_hat = L.with_background(labels)
+        y_hat[:, 0] = (valid.flatten(1).amax(1) > 0).to(y_hat.dtype)   # an all-hidden image has none
+        out = {"presence": L.presence_loss(self.net.semantics, embeddings, y_hat)}
         total = out["presence"]
         if self.net.decoder is not None and self.reconstruction_weight > 0:
             out["reconstruction"] = L.reconstruction_loss(self.net.decoder(pixels), x)
@@ -58,6 +60,7 @@ class ActivationNetTask(nn.Module):
         for p in self.se.parameters():
             p.requires_grad_(False)
         self.se.eval()
+        self.net.set_semantics(se.semantics.semantics())
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -61,10 +61,11 @@ def build_network(cfg: Config, name: str, num_classes: int) -> torch.nn.Module:
     se = cfg.semantic_encoder
     if name == "semantic_encoder":
         return SemanticEncoder(backbone, num_classes, se.embed_dim, se.input_size, se.tau, se.delta,
-                               decoder=se.reconstruction_weight > 0, activation=se.activation)
+                               decoder=se.reconstruction_weight > 0, activation=se.activation, pool=se.pool)
     if name == "cam":
         return CamNet(backbone, num_classes - 1)
-    return ActivationNet(backbone, num_classes, se.embed_dim, se.activation)
+    return ActivationNet(backbone, num_classes, se.embed_dim, se.activation, se.pool,
+                         cfg.activation_net.map_head, se.tau, se.delta)
 
 
 def load_trained(cfg: Config, name: str, num_classes: int) -> Trained | None:
@@ -91,6 +92,8 @@ def _task(cfg: Config, name: str, num_classes: int):
     if cfg.activation_net.init_from != "none":
         source = require(cfg, cfg.activation_net.init_from, num_classes)
         net.backbone.load_state_dict(source.model.backbone.state_dict())
+        if cfg.activation_net.init_from == "semantic_encoder":   # the same embedding head, too
+            net.head.load_state_dict(source.model.head.state_dict())
     return ActivationNetTask(net, se.model, cfg.activation_net)
 
 

@@ -56,3 +56,14 @@ def test_bad_params_exit_2_with_one_sentence(capsys):
 def test_a_stage_not_built_yet_says_so(capsys):
     assert main(["run", "segmentation", "--params", "params/smoke.yaml"]) == 2
     assert "not implemented" in capsys.readouterr().err
+
+
+def test_run_activation_maps_before_the_encoder_names_the_missing_stage(smoke_tree, tmp_path, capsys):
+    _, root = smoke_tree
+    args = ["--params", "params/smoke.yaml", "--set", f"data.root={root}",
+            "--set", f"results_dir={tmp_path}"]
+    assert main(["run", "activation_maps", *args]) == 2
+    assert "run the semantic_encoder stage first" in capsys.readouterr().err
+    assert main(["run", "semantic_encoder", *args]) == 0
+    assert '"presence_map"' in capsys.readouterr().out
+    assert (tmp_path / "smoke/semantic_encoder/summary.json").is_file()

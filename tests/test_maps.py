@@ -61,3 +61,16 @@ def test_seed_evaluation_by_hand(tmp_path):
     loaded, classes = load_maps(tmp_path / "a.npz")
     assert seed_labels(loaded, classes, 0.5).tolist() == [[0, 1, 0, 1]]
     assert len(VOC_CLASSES) == 21
+
+
+def test_the_judge_scores_cuts_and_the_whole_image_cut_costs_exactly_one_half(smoke_tree):
+    from slamslib.data import build_dataset
+    from slamslib.diagnostics import judge_cuts
+    from slamslib.training import build_network
+    cfg, _ = smoke_tree
+    se = build_network(cfg, "semantic_encoder", 5)          # any judge: the identity holds for all
+    table = judge_cuts(se, build_dataset(cfg, cfg.data.seed_split), "cpu", limit=6)
+    assert list(table.index) == ["ground truth", "cue only", "object + its context", "whole image"]
+    # whole image: averaged over an image's pairs, (1 - S_k) and the others' mean S_j cancel to 1/2
+    assert table.loc["whole image", "L_fg"] == pytest.approx(0.5, abs=1e-5)
+    assert ((table.values >= 0) & (table.values <= 1)).all()

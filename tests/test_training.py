@@ -67,3 +67,26 @@ def test_ddp_with_two_gloo_processes_gives_the_one_process_losses(smoke_tree, tm
     state = torch.load(weights_path(smoke(smoke_tree, tmp_path / "two"), "semantic_encoder"),
                        weights_only=False)
     assert state["processes"] == 2
+
+
+def test_resnet_backbone_output_stride_16_and_imagenet_weights_from_a_local_file_only(tmp_path, monkeypatch):
+    import torchvision
+
+    from slamslib.config import BackboneConfig
+    from slamslib.errors import SlamsError
+    from slamslib.models.backbones import build_backbone
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))       # an empty cache
+    with pytest.raises(SlamsError, match=r"no ImageNet weights for resnet50 .*resnet50-.*\.pth.*"
+                                         r"backbone\.weights"):
+        build_backbone(BackboneConfig(name="resnet50", pretrained=True))
+    weights = tmp_path / "r50.pth"
+    reference = torchvision.models.resnet50()
+    torch.save(reference.state_dict(), weights)
+    net = build_backbone(BackboneConfig(name="resnet50", pretrained=True, weights=weights))
+    assert torch.equal(net.body[0].weight, reference.conv1.weight)
+    assert net(torch.zeros(1, 3, 64, 96)).shape == (1, 2048, 4, 6) and net.stride == 16
+    net.train()
+    assert not net.body[1].training and not net.body[1].weight.requires_grad    # frozen BatchNorm
+    torch.save({"nope": torch.zeros(1)}, weights)
+    with pytest.raises(SlamsError, match="lack"):
+        build_backbone(BackboneConfig(name="resnet50", pretrained=True, weights=weights))

@@ -67,15 +67,19 @@ class TrainImages(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         generator = sample_generator(self.seed, self.epoch, index)
         image, valid = augment(self.split.image(index), self.train, generator)
-        if self.masked_input is not None and self.masked_input.rate > 0:
+        labels = self.labels[index]
+        if self.masked_input is not None:
+            if torch.rand(1, generator=generator).item() < self.masked_input.empty_rate:
+                # nothing left to see: no category, not even background (no valid pixel)
+                return torch.zeros_like(image), torch.zeros_like(valid), torch.zeros_like(labels), index
             image = hide_and_seek(image, self.masked_input, generator)
-        return image, valid, self.labels[index], index
+        return image, valid, labels, index
 
 
 def hide_and_seek(image: torch.Tensor, masked: MaskedInputConfig, generator: torch.Generator):
     """With probability `rate`, set random grid cells to 0 (the mean colour): the SE then knows masked
     images before it judges nothing else in stage 2."""
-    if torch.rand(1, generator=generator).item() >= masked.rate:
+    if masked.rate == 0 or torch.rand(1, generator=generator).item() >= masked.rate:
         return image
     cells = (torch.rand(1, 1, masked.grid, masked.grid, generator=generator) >= masked.hide).float()
     return image * F.interpolate(cells, image.shape[-2:], mode="nearest")[0]

@@ -2,8 +2,10 @@
 
 Per-pixel embeddings for every category (1x1 conv + ReLU), pooled over the image into e_k(I); a table
 of category semantics s_k (ReLU'd, so every cosine lies in [0, 1]); presence p_k = cos(e_k, s_k), or
-sigmoid(tau (cos - delta)) when tau > 0. Sum and mean pooling give the same cosine, so there is no
-pooling parameter. An optional decoder rebuilds the image from the embedding map."""
+sigmoid(tau (cos - delta)) when tau > 0. Sum and mean pooling give the same cosine ("mean" covers
+both); "attention" pooling weighs each pixel by softmax(sharpness * cos(e_k(x), s_k)) over the image,
+so the pixels that look most like k make e_k(I) instead of the background that fills most of every
+image. An optional decoder rebuilds the image from the embedding map."""
 from __future__ import annotations
 
 import torch
@@ -22,19 +24,28 @@ def positive(x: torch.Tensor, activation: str) -> torch.Tensor:
 class EmbeddingHead(nn.Module):
     """1x1 conv to (K+1) x D channels + ReLU; pooled over the valid pixels into B x (K+1) x D."""
 
-    def __init__(self, channels: int, categories: int, dim: int, activation: str = "relu"):
+    def __init__(self, channels: int, categories: int, dim: int, activation: str = "relu",
+                 pool: str = "mean", sharpness: float = 10.0):
         super().__init__()
         self.categories, self.dim, self.activation = categories, dim, activation
+        self.pool, self.sharpness = pool, sharpness
         self.conv = nn.Conv2d(channels, categories * dim, 1)
 
-    def forward(self, features, valid=None):
+    def forward(self, features, valid=None, semantics=None):
+        """-> pooled B x (K+1) x D and the embedding map B x (K+1)D x h x w. Attention pooling needs
+        the category semantics (K+1 x D)."""
         pixels = positive(self.conv(features), self.activation)
-        if valid is None:
-            pooled = pixels.mean((2, 3))
-        else:
-            weight = F.interpolate(valid, features.shape[-2:], mode="area")
-            pooled = (pixels * weight).sum((2, 3)) / weight.sum((2, 3)).clamp_min(EPS)
-        return pooled.view(-1, self.categories, self.dim), pixels
+        b, _, h, w = pixels.shape
+        flat = pixels.view(b, self.categories, self.dim, h * w)
+        weight = torch.ones(b, 1, h * w, device=pixels.device, dtype=pixels.dtype)
+        if valid is not None:
+            weight = F.interpolate(valid, (h, w), mode="area").view(b, 1, h * w).to(pixels.dtype)
+        if self.pool == "attention":
+            cos = F.cosine_similarity(flat.float(), semantics.float()[None, :, :, None], dim=2, eps=EPS)
+            logits = self.sharpness * cos + torch.log(weight.float().clamp_min(EPS))
+            weight = torch.softmax(logits, -1).to(pixels.dtype)
+        pooled = (flat * weight[:, :, None]).sum(-1) / weight.sum(-1, keepdim=True).clamp_min(EPS)
+        return pooled, pixels
 
 
 class CategorySemantics(nn.Module):
@@ -77,10 +88,11 @@ class Decoder(nn.Module):
 
 class SemanticEncoder(nn.Module):
     def __init__(self, backbone: nn.Module, num_classes: int, dim: int, input_size: int,
-                 tau: float = 0.0, delta: float = 0.5, decoder: bool = True, activation: str = "relu"):
+                 tau: float = 0.0, delta: float = 0.5, decoder: bool = True, activation: str = "relu",
+                 pool: str = "mean"):
         super().__init__()
         self.backbone, self.input_size = backbone, input_size
-        self.head = EmbeddingHead(backbone.out_channels, num_classes, dim, activation)
+        self.head = EmbeddingHead(backbone.out_channels, num_classes, dim, activation, pool)
         self.semantics = CategorySemantics(num_classes, dim, tau, delta, activation)
         self.decoder = Decoder(num_classes * dim, backbone.stride) if decoder else None
 
@@ -93,7 +105,7 @@ class SemanticEncoder(nn.Module):
 
     def embed(self, images):
         """B x 3 x H x W (any size) -> pooled embeddings B x (K+1) x D and the embedding map."""
-        return self.head(self.backbone(self.resize(images)))
+        return self.head(self.backbone(self.resize(images)), semantics=self.semantics.semantics())
 
     def forward(self, images):
         embeddings, pixels = self.embed(images)

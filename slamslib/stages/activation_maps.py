@@ -11,10 +11,11 @@ import pandas as pd
 from .. import viz
 from ..config import Config, stable_hash
 from ..data import build_dataset, class_names_for, prepare_data
-from ..diagnostics import region_rates
+from ..diagnostics import judge_cuts, region_rates
 from ..engine import pick_device
 from ..evaluate import classification_map
 from ..maps import evaluate_seeds, infer_split, load_maps, seed_labels
+from ..paths import write_csv
 from ..summary import write_summary
 from ..training import require, train_network, weights_hash
 
@@ -31,6 +32,7 @@ class ActivationMapsReport:
     table: pd.DataFrame            # one row per method: seed mIoU, best t, mAP, throughput, ...
     per_class_iou: pd.DataFrame    # categories x methods, percent
     regions: pd.DataFrame | None   # synthetic only: cue/body recall, context/plain false positives
+    judge: pd.DataFrame            # how the frozen SE scores hand-made cuts (diagnostics.judge_cuts)
     figures: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
 
@@ -92,7 +94,11 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     table = pd.DataFrame(rows).T
     per_class_iou = pd.DataFrame(per_class, index=list(names))
     region_table = pd.DataFrame(regions).T if regions else None
-    report = ActivationMapsReport(seeds, table, per_class_iou, region_table)
+    judge = judge_cuts(se.model, seed, device, synthetic=cfg.data.name == "synthetic")
+    write_csv(judge, out / "judge_cuts.csv")
+    report = ActivationMapsReport(seeds, table, per_class_iou, region_table, judge)
+    write_csv(table, out / "seed_table.csv")
+    write_csv(per_class_iou, out / "seed_iou_per_class.csv")
 
     figures = out / "figures"
     report.figures["loss"] = viz.save(viz.loss_curves({"CAM": nets["cam"].log,
@@ -127,6 +133,7 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     }
     if region_table is not None:
         metrics["regions"] = region_table.round(4).to_dict(orient="index")
+    metrics["judge"] = judge.round(4).to_dict(orient="index")
     hashes = [weights_hash(cfg, net) for net in METHODS.values()] + [cfg.hash("maps")]
     report.summary = write_summary(cfg, "activation_maps", metrics, started, str(device),
                                    params_hash=stable_hash(hashes))

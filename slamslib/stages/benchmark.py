@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ from ..config import Config
 from ..data import build_dataset, prepare_data
 from ..data.phenomena import measure_phenomena
 from ..data.synthetic import load_region
-from ..paths import atomic_path
+from ..paths import write_csv
 from ..summary import write_summary
 
 
@@ -24,11 +23,6 @@ class BenchmarkReport:
     phenomena: pd.DataFrame | None  # synthetic only: cue / context measurements on the train split
     figures: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
-
-
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, float_format="%.4f")
 
 
 def benchmark(cfg: Config, samples: int = 6) -> BenchmarkReport:
@@ -43,7 +37,7 @@ def benchmark(cfg: Config, samples: int = 6) -> BenchmarkReport:
     frequencies = pd.DataFrame({name: split.labels.sum(0).astype(int) for name, split in splits.items()},
                                index=list(train.class_names[1:]))
     frequencies.index.name = "category"
-    _write_csv(frequencies, out / "class_frequencies.csv")
+    write_csv(frequencies, out / "class_frequencies.csv")
 
     report = BenchmarkReport(splits, frequencies, None)
     rows = []
@@ -65,7 +59,7 @@ def benchmark(cfg: Config, samples: int = 6) -> BenchmarkReport:
                "classes": len(train.class_names)}
     if cfg.data.name == "synthetic":
         report.phenomena = measure_phenomena(train)
-        _write_csv(report.phenomena, out / "phenomena.csv")
+        write_csv(report.phenomena, out / "phenomena.csv")
         context = report.phenomena["context_share"].dropna()
         context = context[report.phenomena.loc[context.index, "context_share"] > 0]
         metrics["phenomena"] = {

@@ -1,0 +1,59 @@
+"""The paper's central claim on the embedded benchmark: seed mIoU of SLAMs against the CAM baseline,
+over several training seeds (mean ± std), with each run's wall time and the networks' quality.
+
+Runs stages 01 and 02 once per training seed (the benchmark data stays the same: `benchmark.seed`
+is not touched) into results/<run_name>-seed<N>/, reusing weights already trained under the same
+params. Prints one row per seed and the mean ± std; writes them to results/<run_name>-seeds.csv.
+
+    python benchmarks/seed_miou_over_seeds.py --params params/demo.yaml --seeds 0 1 2 [--set k=v ...]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+from slamslib import stages
+from slamslib.config import load_config, parse_overrides
+from slamslib.paths import atomic_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--params", default="params/demo.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--tag", default="", help="appended to the run names (e.g. an ablation)")
+    args = parser.parse_args()
+    overrides = parse_overrides(args.overrides)
+    base = load_config(args.params, overrides)
+    rows = []
+    for seed in args.seeds:
+        run = f"{base.run_name}{args.tag}-seed{seed}"
+        cfg = load_config(args.params, {**overrides, "seed": seed, "run_name": run,
+                                        "data.root": str(base.data.root)})
+        started = time.time()
+        se = stages.semantic_encoder(cfg, progress=False)
+        maps = stages.activation_maps(cfg, progress=False)
+        m = maps.summary["metrics"]
+        rows.append({"seed": seed, "slams": m["seed_miou"]["slams"], "cam": m["seed_miou"]["cam"],
+                     "slams_map0": m["seed_miou_background_map"]["slams"],
+                     "se_map": se.presence_map, "cam_map": m["classification_map"]["cam"],
+                     "slams_img_s": m["train_images_per_s"]["slams"],
+                     "cam_img_s": m["train_images_per_s"]["cam"],
+                     **{f"{method}_{region}": value for method, regions in m.get("regions", {}).items()
+                        for region, value in regions.items()},
+                     "minutes": (time.time() - started) / 60})
+        print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows).set_index("seed")
+    summary = table.agg(["mean", "std"])
+    print("\n" + pd.concat([table, summary]).round(3).to_string())
+    print(f"\nseed mIoU: SLAMs {summary.loc['mean', 'slams']:.1f} ± {summary.loc['std', 'slams']:.1f}, "
+          f"CAM {summary.loc['mean', 'cam']:.1f} ± {summary.loc['std', 'cam']:.1f}")
+    with atomic_path(base.run_dir.parent / f"{base.run_name}{args.tag}-seeds.csv") as tmp:
+        pd.concat([table, summary]).to_csv(tmp, float_format="%.4f")
+
+
+if __name__ == "__main__":
+    main()
