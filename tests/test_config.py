@@ -63,3 +63,18 @@ def test_default_splits_follow_the_dataset():
 @pytest.mark.parametrize("name", ["demo", "smoke", "voc", "coco"])
 def test_every_shipped_params_file_validates(name):
     load_config(f"params/{name}.yaml", check_data=False)
+
+
+def test_a_run_with_every_slams_loss_switched_off_is_refused():
+    overrides = {f"activation_net.losses.{k}": 0 for k in ("sem", "fg", "bg", "reg", "con")}
+    with pytest.raises(SlamsError, match="at least one loss weight"):
+        load_config("params/smoke.yaml", overrides)
+
+
+def test_the_global_batch_must_split_over_the_processes(smoke_tree, tmp_path):
+    from slamslib.training import train_network
+    _, root = smoke_tree
+    cfg = load_config("params/smoke.yaml", {"data.root": str(root), "results_dir": str(tmp_path),
+                                            "semantic_encoder.train.batch_size": 100})
+    with pytest.raises(SlamsError, match="has 40 images, fewer than train.batch_size=100"):
+        train_network(cfg, "semantic_encoder", 5, progress=False)

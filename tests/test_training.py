@@ -90,3 +90,17 @@ def test_resnet_backbone_output_stride_16_and_imagenet_weights_from_a_local_file
     torch.save({"nope": torch.zeros(1)}, weights)
     with pytest.raises(SlamsError, match="lack"):
         build_backbone(BackboneConfig(name="resnet50", pretrained=True, weights=weights))
+
+
+def test_empty_images_carry_no_category_not_even_background(smoke_tree, tmp_path):
+    cfg = smoke(smoke_tree, tmp_path, **{"semantic_encoder.masked_input.empty_rate": 1.0})
+    data = TrainImages(build_dataset(cfg, cfg.data.train_split), cfg.semantic_encoder.train, cfg.seed,
+                       cfg.semantic_encoder.masked_input)
+    image, valid, labels, _ = data[0]
+    assert image.abs().sum() == 0 and valid.sum() == 0 and labels.sum() == 0
+    se = build_network(cfg, "semantic_encoder", 5)
+    from slamslib.tasks import SemanticEncoderTask
+    loss = SemanticEncoderTask(se, 0.0)(image[None], valid[None], labels[None])["presence"]
+    # with every target 0 the loss is the mean of -log(1 - p): recompute it from the scores
+    p = se(image[None])["scores"].clamp(1e-4, 1 - 1e-4)
+    assert loss.item() == pytest.approx(-torch.log(1 - p).mean().item(), rel=1e-4)
