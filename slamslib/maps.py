@@ -75,13 +75,14 @@ def load_maps(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, device, key: str,
-                normalize: bool = True, progress: bool = True, marker: str = "done.json") -> dict:
+                normalize: bool = True, progress: bool = True, marker: str = "done.json",
+                force: bool = False) -> dict:
     """Maps for every image of `split` into out_dir/<name>.npz. Skipped when out_dir/done.json holds
     the same `key` (a hash of weights and map params); the marker is written last, so an interrupted
     inference is redone. Returns {"images", "bytes", "bytes_per_image", "seconds"}."""
     import time
     marker = out_dir / marker
-    if marker.is_file():
+    if marker.is_file() and not force:
         done = json.loads(marker.read_text())
         if done.get("key") == key and done.get("images") == len(split):
             return done

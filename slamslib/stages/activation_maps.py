@@ -71,10 +71,10 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
         normalize = cfg.maps.normalize or method == "cam"
         key = stable_hash([weights_hash(cfg, METHODS[method]), cfg.maps.model_dump(mode="json"), method])
         info = infer_split(trained.model, method, train, cfg.maps, maps_dir, device, key, normalize,
-                           progress)
+                           progress, force=force)
         if not set(seed.names) <= set(train.names):
             infer_split(trained.model, method, seed, cfg.maps, maps_dir, device, key, normalize,
-                        progress, marker=f"done-{cfg.data.seed_split}.json")
+                        progress, marker=f"done-{cfg.data.seed_split}.json", force=force)
         seeds[method] = evaluate_seeds(seed, maps_dir, cfg.maps.thresholds, method == "slams")
         best = seeds[method]["threshold"]
         rows[method] = {"seed_miou": best["best"]["miou"], "best_threshold": best["best_threshold"],
