@@ -79,16 +79,17 @@ def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, devic
                 force: bool = False) -> dict:
     """Maps for every image of `split` into out_dir/<name>.npz. Skipped when out_dir/done.json holds
     the same `key` (a hash of weights and map params); the marker is written last, so an interrupted
-    inference is redone. Returns {"images", "bytes", "bytes_per_image", "seconds"}."""
+    inference is redone. Returns {"images", "bytes", "map_pixels" (stored map values),
+    "bytes_per_image", "seconds"}."""
     import time
     marker = out_dir / marker
     if marker.is_file() and not force:
         done = json.loads(marker.read_text())
-        if done.get("key") == key and done.get("images") == len(split):
+        if done.get("key") == key and done.get("images") == len(split) and "map_pixels" in done:
             return done
     started = time.time()
     model = model.to(device).eval()
-    total_bytes = 0
+    total_bytes, map_pixels = 0, 0
     order = np.argsort([split.image_path(i).stat().st_size for i in range(len(split))])
     for start in tqdm(range(0, len(split), cfg.batch_size), desc=f"{method} maps",
                       disable=not progress, dynamic_ncols=True):
@@ -99,7 +100,8 @@ def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, devic
             path = out_dir / f"{split.names[i]}.npz"
             save_maps(path, maps, classes)
             total_bytes += path.stat().st_size
-    done = {"key": key, "images": len(split), "bytes": total_bytes,
+            map_pixels += maps.size
+    done = {"key": key, "images": len(split), "bytes": total_bytes, "map_pixels": map_pixels,
             "bytes_per_image": total_bytes / max(len(split), 1), "seconds": time.time() - started}
     write_json(marker, done)
     return done

@@ -29,6 +29,16 @@ def save(fig, path: str | Path, dpi: int = 110) -> Path:
     return path
 
 
+def _finish(fig, axes, title: str):
+    """Image grids: no axes, an optional title, tight."""
+    for ax in axes.flat:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def region_image(region: np.ndarray) -> np.ndarray:
     kind, _ = split_region_code(region)
     return REGION_COLOURS[kind]
@@ -49,12 +59,7 @@ def sample_grid(rows: list[dict], class_names, title: str = ""):
         if has_region:
             ax_row[2].imshow(region_image(row["region"]))
             ax_row[2].set_title("regions: plain/context/body/cue", fontsize=8)
-        for ax in ax_row:
-            ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes, title)
 
 
 def bar_table(table: pd.DataFrame, columns: list[str], title: str, ylabel: str, ylim=None):
@@ -124,9 +129,4 @@ def map_grid(rows: list[dict], class_names, title: str = ""):
             ax_row[2 + 2 * j].set_title(f"{method}: {class_names[classes[first]]}", fontsize=7)
             ax_row[3 + 2 * j].imshow(colorize(labels))
             ax_row[3 + 2 * j].set_title(f"{method} seed", fontsize=7)
-        for ax in ax_row:
-            ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes, title)

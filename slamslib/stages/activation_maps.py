@@ -37,12 +37,9 @@ class ActivationMapsReport:
     summary: dict = field(default_factory=dict)
 
 
-def _footprint(info: dict, split, with_background: bool) -> dict:
+def _footprint(info: dict, with_background: bool) -> dict:
     """Measured bytes per stored map pixel, and what that implies for VOC and COCO."""
-    labelled = split.labels.sum(1) + (1 if with_background else 0)
-    pixels = sum(int(n) * split.image(i).shape[0] * split.image(i).shape[1]
-                 for i, n in enumerate(labelled))
-    per_pixel = info["bytes"] / max(pixels, 1)
+    per_pixel = info["bytes"] / max(info["map_pixels"], 1)
     implied = {name: per_pixel * images * (classes + with_background) * px / 1e9
                for name, (images, classes, px) in FOOTPRINTS.items()}
     return {"bytes_per_image": info["bytes_per_image"], "bytes_per_map_pixel": per_pixel,
@@ -83,7 +80,7 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
                         "fn": float(np.nanmean(best["best"]["fn"][1:])),
                         "train_images_per_s": trained.images_per_s, "train_s": trained.train_s,
                         "inference_s": info["seconds"],
-                        **_footprint(info, train, method == "slams")}
+                        **_footprint(info, method == "slams")}
         per_class[method] = 100 * np.asarray(best["best"]["iou"])
         if cfg.data.name == "synthetic":
             regions[method] = region_rates(seed, maps_dir, best["best_threshold"])
