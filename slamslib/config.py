@@ -181,6 +181,55 @@ class MapsConfig(Section):
     thresholds: list[float] = Field([round(0.05 * i, 2) for i in range(1, 20)], min_length=1)
 
 
+class VisualizationConfig(Section):
+    examples: int = Field(6, ge=1, description="images in each figure grid")
+    browser: bool = Field(True, description="an ipywidgets map browser in a live notebook")
+
+
+class AffinityConfig(Section):
+    """AffinityNet-style pairwise labels from the seeds, and the network that learns them."""
+    threshold: float | Literal["best"] = Field(
+        "best", description="background threshold t of the seeds; best: the one stage 02 found")
+    fg_margin: float = Field(0.2, ge=0, lt=1, description="confident foreground: strongest map above "
+                             "t + fg_margin (1 - t), this share of the way from t to 1")
+    bg_margin: float = Field(0.5, ge=0, le=1, description="confident background: strongest map below "
+                             "t (1 - bg_margin)")
+    radius: int = Field(5, ge=1, description="pairs closer than this (feature cells, stride 4) are labelled")
+    embed_dim: int = Field(64, ge=1)
+    train: TrainConfig = TrainConfig(epochs=3, batch_size=32, lr=0.02, head_lr_mult=1.0)
+
+
+class RandomWalkConfig(Section):
+    beta: float = Field(16.0, gt=0, description="transition weights are affinity ** beta")
+    iterations: int = Field(64, ge=1, description="random-walk steps")
+    radius: int = Field(5, ge=1, description="neighbours reached in one step (feature cells, stride 4)")
+    background: Literal["walked", "threshold"] = Field(
+        "walked", description="walked: a background score (1 - strongest map)^alpha walks with the maps "
+        "(alpha from the seed threshold); threshold: the maps walk alone, each / its max, against `threshold`")
+    threshold: float | Literal["seed"] = Field(
+        "seed", description="background: threshold only; seed: the seeds' threshold")
+
+
+class CrfConfig(Section):
+    """pydensecrf's DenseCRF2D on the random-walk labels (unary: the label with probability gt_prob)."""
+    iterations: int = Field(10, ge=1)
+    gt_prob: float = Field(0.9, gt=0, lt=1, description="how much the unary trusts the walked label")
+    gaussian_sxy: float = Field(3.0, gt=0)
+    gaussian_compat: float = Field(3.0, ge=0)
+    bilateral_sxy: float = Field(30.0, gt=0, description="px; ~80 on VOC-sized images")
+    bilateral_srgb: float = Field(13.0, gt=0)
+    bilateral_compat: float = Field(4.0, ge=0)
+
+
+class PseudoLabelsConfig(Section):
+    unsure: Literal["disagree", "none"] = Field(
+        "disagree", description="disagree: 255 where the CRF changed the random-walk label")
+    workers: int = Field(2, ge=0, description="refinement processes; 0 refines in this process")
+    affinity: AffinityConfig = AffinityConfig()
+    random_walk: RandomWalkConfig = RandomWalkConfig()
+    crf: CrfConfig = CrfConfig()
+
+
 class DistributedConfig(Section):
     nproc_per_node: int = Field(1, ge=1, description=">1: training runs under torchrun, one process "
                                 "per GPU (or CPU process with gloo)")
@@ -199,6 +248,8 @@ class Config(Section):
     activation_net: ActivationNetConfig = ActivationNetConfig()
     cam: CamConfig = CamConfig()
     maps: MapsConfig = MapsConfig()
+    visualization: VisualizationConfig = VisualizationConfig()
+    pseudo_labels: PseudoLabelsConfig = PseudoLabelsConfig()
     distributed: DistributedConfig = DistributedConfig()
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: cuda > mps > cpu")
 
@@ -216,8 +267,15 @@ class Config(Section):
         """sha256 of the canonical JSON of the given sections (all of them when none is named)."""
         data = self.to_dict()
         if sections:
-            data = {name: data[name] for name in sections}
+            data = {name: _pick(data, name) for name in sections}
         return stable_hash(data)
+
+
+def _pick(data: dict, dotted: str):
+    """data["a"]["b"] for "a.b"."""
+    for key in dotted.split("."):
+        data = data[key]
+    return data
 
 
 def stable_hash(data) -> str:

@@ -85,3 +85,47 @@ def judge_cuts(se, split, device, limit: int = 200, synthetic: bool = True) -> p
                          index=["L_fg", "L_bg", "S_k(inside)", "S_k(rest)", "S_0(inside)"]).T
     table.index.name = "cut"
     return table
+
+
+FAILURE_MODES = ("area_ratio", "coverage", "mass_on_background", "mass_on_context")
+
+
+def failure_modes(split, maps_dir: Path, threshold: float, synthetic: bool) -> pd.DataFrame:
+    """CAM's two failure modes, measured per category k over the images labelled with k:
+    - area_ratio: pixels the seed gives k / ground-truth pixels of k (< 1: under-activation);
+    - coverage: share of k's ground-truth pixels the seed gives k;
+    - mass_on_background: share of map k's total activation lying on ground-truth background;
+    - mass_on_context (embedded benchmark): share lying on k's co-occurring context texture
+      (false activation; NaN for a category never shown with a context). The last row, "all", pools
+      every category's pixels."""
+    k = split.num_classes
+    sums = {name: np.zeros(k) for name in ("seed", "gt", "hit", "mass", "mass_bg", "mass_ctx", "ctx")}
+    for i, name in enumerate(split.names):
+        maps, classes = load_maps(maps_dir / f"{name}.npz")
+        gt = split.mask(i)
+        pred = seed_labels(maps, classes, threshold)
+        context = None
+        if synthetic:
+            kind, category = split_region_code(load_region(split.root, name))
+            context = (kind == CONTEXT)
+        for m, c in zip(maps, classes):
+            if c == 0:
+                continue
+            sums["seed"][c] += (pred == c).sum()
+            sums["gt"][c] += (gt == c).sum()
+            sums["hit"][c] += ((pred == c) & (gt == c)).sum()
+            sums["mass"][c] += m.sum()
+            sums["mass_bg"][c] += m[gt == 0].sum()
+            if context is not None:
+                sums["mass_ctx"][c] += m[context & (category == c)].sum()
+                sums["ctx"][c] += (context & (category == c)).sum()
+    pooled = {key: value[1:].sum() for key, value in sums.items()}
+    rows = {}
+    for label, s in [*((split.class_names[c], {key: v[c] for key, v in sums.items()})
+                       for c in range(1, k)), ("all", pooled)]:
+        if s["gt"] == 0:
+            continue
+        rows[label] = {"area_ratio": s["seed"] / s["gt"], "coverage": s["hit"] / s["gt"],
+                       "mass_on_background": s["mass_bg"] / max(s["mass"], 1e-9),
+                       "mass_on_context": s["mass_ctx"] / max(s["mass"], 1e-9) if s["ctx"] else np.nan}
+    return pd.DataFrame(rows).T[list(FAILURE_MODES)]

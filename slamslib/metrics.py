@@ -5,6 +5,8 @@ Conventions, as WSSS papers report them:
   scored set (union 0) does not count in the mean.
 - FP_k = FP / union and FN_k = FN / union, so IoU_k + FP_k + FN_k = 1: the share of the union lost to
   over-activation and to under-activation.
+- 255 in a prediction means "no label" (pseudo labels' unsure pixels): such a pixel is a false
+  negative of its ground-truth class and a false positive of none.
 """
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ IGNORE = 255
 
 
 def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
-    """num_classes x num_classes counts, rows = ground truth, columns = prediction; 255 in gt skipped."""
+    """num_classes x num_classes counts, rows = ground truth, columns = prediction; 255 in gt skipped,
+    255 in the prediction (no label given) left to `unlabelled`."""
     pred, gt = np.asarray(pred).ravel(), np.asarray(gt).ravel()
     if pred.shape != gt.shape:
         raise ValueError(f"prediction has {pred.size} pixels, ground truth {gt.size}")
-    keep = gt != IGNORE
+    keep = (gt != IGNORE) & (pred != IGNORE)
     pred, gt = pred[keep].astype(np.int64), gt[keep].astype(np.int64)
     if pred.size and (pred.max() >= num_classes or gt.max() >= num_classes):
         raise ValueError(f"a label exceeds num_classes={num_classes}")
@@ -28,11 +31,21 @@ def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
         num_classes, num_classes)
 
 
-def scores(conf: np.ndarray) -> dict:
-    """mIoU (percent), per-class IoU / FP / FN (fractions, NaN where the class never occurs)."""
+def unlabelled(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per ground-truth class, the pixels a prediction left at 255 (pseudo labels' "unsure")."""
+    pred, gt = np.asarray(pred).ravel(), np.asarray(gt).ravel()
+    missed = gt[(pred == IGNORE) & (gt != IGNORE)].astype(np.int64)
+    return np.bincount(missed, minlength=num_classes)[:num_classes]
+
+
+def scores(conf: np.ndarray, missed: np.ndarray | None = None) -> dict:
+    """mIoU (percent), per-class IoU / FP / FN (fractions, NaN where the class never occurs).
+    `missed`: per class, pixels left without a label; they count as false negatives."""
     conf = np.asarray(conf, dtype=np.float64)
     tp = np.diag(conf)
     gt_total, pred_total = conf.sum(1), conf.sum(0)
+    if missed is not None:
+        gt_total = gt_total + missed
     union = gt_total + pred_total - tp
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, tp / union, np.nan)
@@ -52,17 +65,39 @@ class SegmentationScore:
     """Accumulates one confusion matrix over a dataset, image by image."""
     num_classes: int
     conf: np.ndarray = field(init=False)
+    missed: np.ndarray = field(init=False)
     images: int = 0
 
     def __post_init__(self):
         self.conf = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        self.missed = np.zeros(self.num_classes, dtype=np.int64)
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
         self.conf += confusion(pred, gt, self.num_classes)
+        self.missed += unlabelled(pred, gt, self.num_classes)
         self.images += 1
 
+    def add(self, other: "SegmentationScore") -> None:
+        """Merge a score accumulated elsewhere (another process, another chunk)."""
+        self.conf += other.conf
+        self.missed += other.missed
+        self.images += other.images
+
+    def state(self) -> dict:
+        return {"conf": self.conf.tolist(), "missed": self.missed.tolist(), "images": self.images}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "SegmentationScore":
+        score = cls(len(state["missed"]))
+        score.conf[:] = state["conf"]
+        score.missed[:] = state["missed"]
+        score.images = state["images"]
+        return score
+
     def result(self) -> dict:
-        return {**scores(self.conf), "images": self.images}
+        total = self.conf.sum() + self.missed.sum()
+        return {**scores(self.conf, self.missed), "images": self.images,
+                "unlabelled_share": float(self.missed.sum() / total) if total else 0.0}
 
 
 @dataclass

@@ -15,8 +15,8 @@ STAGES = [
     ("benchmark", "00_benchmark.ipynb", True),
     ("semantic_encoder", "01_semantic_encoder.ipynb", True),
     ("activation_maps", "02_activation_maps.ipynb", True),
-    ("cam_visualization", "03_cam_visualization.ipynb", False),
-    ("pseudo_labels", "04_pseudo_labels.ipynb", False),
+    ("cam_visualization", "03_cam_visualization.ipynb", True),
+    ("pseudo_labels", "04_pseudo_labels.ipynb", True),
     ("segmentation", "05_segmentation.ipynb", False),
     ("ablation", "06_ablation_tables.ipynb", False),
 ]

@@ -29,3 +29,17 @@ def write_summary(cfg: Config, stage: str, metrics: dict, started: float, device
     }
     write_json(cfg.stage_dir(stage) / "summary.json", summary)
     return summary
+
+
+def read_summary(cfg: Config, stage: str, params_hash: str) -> dict:
+    """An earlier stage's summary, when it was written under `params_hash`; else one sentence."""
+    import json
+    from .errors import SlamsError
+    path = cfg.stage_dir(stage) / "summary.json"
+    if not path.is_file():
+        raise SlamsError(f"{path} is missing: run the {stage} stage first (slams run {stage} --params ...)")
+    summary = json.loads(path.read_text())
+    if summary.get("params_hash") != params_hash:
+        raise SlamsError(f"{path} was written under other params: rerun the {stage} stage "
+                         f"(slams run {stage} --params ...)")
+    return summary

@@ -108,3 +108,19 @@ class ActivationNetTask(nn.Module):
                 terms["con"] = L.partition_loss(maps, y_hat, weight)
         total = sum(getattr(w, name) * value for name, value in terms.items())
         return {"total": total, **terms}
+
+
+class AffinityTask(nn.Module):
+    """The affinity network on pairwise labels from the seeds (slamslib.refine.affinity_loss).
+    `labels` are per-pixel seed labels (255 unsure); each stride-4 cell takes the label at its centre."""
+
+    def __init__(self, net, radius: int):
+        super().__init__()
+        self.net, self.radius = net, radius
+
+    def forward(self, images, valid, labels):
+        from .refine import affinity_loss, cell_labels, pair_distances, pair_labels
+        features = self.net(images)
+        cells = cell_labels(labels.masked_fill(valid[:, 0] == 0, 255), features.shape[-2:], self.net.stride)
+        loss = affinity_loss(pair_distances(features.float(), self.radius), pair_labels(cells, self.radius))
+        return {"total": loss, "affinity": loss}

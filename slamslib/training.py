@@ -1,4 +1,4 @@
-"""Build, train (or reuse) the three networks of stages 1 and 2 from params.
+"""Build, train (or reuse) the networks of the stages from params: SE, CAM, AN, the affinity nets.
 
 A network's final weights carry the hash of the params they were trained under; a later run with the
 same params reuses them, any change retrains. With distributed.nproc_per_node > 1 the training runs
@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -17,15 +18,17 @@ import yaml
 
 from .config import Config
 from .data import build_dataset
-from .data.transforms import TrainImages
+from .data.transforms import LabelledImages, TrainImages
+from .data.voc import read_label_png
 from .engine import fit, pick_device
 from .errors import SlamsError
 from .models.activation_net import ActivationNet
+from .models.affinity import AffinityNet
 from .models.backbones import build_backbone
 from .models.cam_net import CamNet
 from .models.semantic_encoder import SemanticEncoder
 from .paths import atomic_path, resolve
-from .tasks import ActivationNetTask, CamTask, SemanticEncoderTask
+from .tasks import ActivationNetTask, AffinityTask, CamTask, SemanticEncoderTask
 
 # network -> (stage folder, params sections its weights depend on)
 NETWORKS = {
@@ -33,6 +36,11 @@ NETWORKS = {
     "cam": ("activation_maps", ("seed", "data", "benchmark", "backbone", "cam")),
     "activation_net": ("activation_maps", ("seed", "data", "benchmark", "backbone", "semantic_encoder",
                                            "activation_net", "cam")),
+    # one affinity network per method, trained on labels from that method's stored maps
+    "affinity_cam": ("pseudo_labels", ("seed", "data", "benchmark", "backbone", "cam", "maps",
+                                       "pseudo_labels.affinity")),
+    "affinity_slams": ("pseudo_labels", ("seed", "data", "benchmark", "backbone", "semantic_encoder",
+                                         "activation_net", "cam", "maps", "pseudo_labels.affinity")),
 }
 
 
@@ -64,6 +72,8 @@ def build_network(cfg: Config, name: str, num_classes: int) -> torch.nn.Module:
                                decoder=se.reconstruction_weight > 0, activation=se.activation, pool=se.pool)
     if name == "cam":
         return CamNet(backbone, num_classes - 1)
+    if name.startswith("affinity_"):
+        return AffinityNet(backbone, cfg.pseudo_labels.affinity.embed_dim)
     return ActivationNet(backbone, num_classes, se.embed_dim, se.activation, se.pool,
                          cfg.activation_net.map_head, se.tau, se.delta)
 
@@ -88,6 +98,8 @@ def _task(cfg: Config, name: str, num_classes: int):
         return SemanticEncoderTask(net, cfg.semantic_encoder.reconstruction_weight)
     if name == "cam":
         return CamTask(net)
+    if name.startswith("affinity_"):
+        return AffinityTask(net, cfg.pseudo_labels.affinity.radius)
     se = require(cfg, "semantic_encoder", num_classes)
     if cfg.activation_net.init_from != "none":
         source = require(cfg, cfg.activation_net.init_from, num_classes)
@@ -107,8 +119,29 @@ def require(cfg: Config, name: str, num_classes: int) -> Trained:
 
 
 def train_config(cfg: Config, name: str):
+    if name.startswith("affinity_"):
+        return cfg.pseudo_labels.affinity.train
     return {"semantic_encoder": cfg.semantic_encoder, "cam": cfg.cam,
             "activation_net": cfg.activation_net}[name].train
+
+
+def affinity_label_dir(cfg: Config, method: str) -> Path:
+    """Where the pseudo_labels stage writes the seed labels (255 unsure) the affinity net learns from."""
+    return cfg.stage_dir("pseudo_labels") / method / "affinity_labels"
+
+
+def _read_label(folder: Path, split, num_classes: int, index: int):
+    return read_label_png(folder / f"{split.names[index]}.png", "affinity label", num_classes)
+
+
+def _dataset(cfg: Config, name: str, train):
+    split = build_dataset(cfg, cfg.data.train_split)
+    if name.startswith("affinity_"):
+        reader = partial(_read_label, affinity_label_dir(cfg, name.removeprefix("affinity_")), split,
+                         split.num_classes)
+        return LabelledImages(split, train, cfg.seed, reader)
+    return TrainImages(split, train, cfg.seed,
+                       cfg.semantic_encoder.masked_input if name == "semantic_encoder" else None)
 
 
 def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
@@ -123,8 +156,7 @@ def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
         launch_torchrun(cfg, name)
         return require(cfg, name, num_classes)
     train = train_config(cfg, name)
-    dataset = TrainImages(build_dataset(cfg, cfg.data.train_split), train, cfg.seed,
-                          cfg.semantic_encoder.masked_input if name == "semantic_encoder" else None)
+    dataset = _dataset(cfg, name, train)
     task = _task(cfg, name, num_classes)
     result = fit(task, train, dataset, weights_path(cfg, name).parent, name, cfg.seed,
                  weights_hash(cfg, name), pick_device(cfg.device), cfg.data.num_workers,

@@ -130,3 +130,85 @@ def map_grid(rows: list[dict], class_names, title: str = ""):
             ax_row[3 + 2 * j].imshow(colorize(labels))
             ax_row[3 + 2 * j].set_title(f"{method} seed", fontsize=7)
     return _finish(fig, axes, title)
+
+
+def label_grid(rows: list[dict], title: str = ""):
+    """rows: 'image', 'name', then any number of column title -> label image (VOC colours; white
+    is 255: void in the ground truth, unsure in a pseudo label)."""
+    plt = _pyplot()
+    columns = [k for k in rows[0] if k not in ("image", "name")]
+    cols = 1 + len(columns)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.8 * cols, 1.9 * len(rows)), squeeze=False)
+    for ax_row, row in zip(axes, rows):
+        ax_row[0].imshow(row["image"])
+        ax_row[0].set_title(row.get("name", ""), fontsize=7)
+        for ax, column in zip(ax_row[1:], columns):
+            ax.imshow(colorize(row[column]))
+            ax.set_title(column, fontsize=7)
+    return _finish(fig, axes, title)
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """A map in [0, 1] over its image (jet colours), for the eye."""
+    from matplotlib import colormaps
+    colour = colormaps["jet"](np.clip(heat, 0, 1))[..., :3] * 255
+    return (image * (1 - alpha) + colour * alpha).astype(np.uint8)
+
+
+def class_map_grid(rows: list[dict], class_names, title: str = ""):
+    """One row per (image, labelled category): image, ground truth, then each method's map of that
+    category over the image. rows: 'image', 'mask', 'name', 'category', and method -> map (H x W)."""
+    plt = _pyplot()
+    methods = [k for k in rows[0] if k not in ("image", "mask", "name", "category")]
+    cols = 2 + len(methods)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2 * cols, 2 * len(rows)), squeeze=False)
+    for ax_row, row in zip(axes, rows):
+        ax_row[0].imshow(row["image"])
+        ax_row[0].set_title(f"{row['name']}: {class_names[row['category']]}", fontsize=7)
+        ax_row[1].imshow(colorize(row["mask"]))
+        ax_row[1].set_title("ground truth", fontsize=7)
+        for ax, method in zip(ax_row[2:], methods):
+            ax.imshow(overlay(row["image"], row[method]))
+            ax.set_title(f"{method} map", fontsize=7)
+    return _finish(fig, axes, title)
+
+
+def map_browser(split, maps_root: Path, methods, thresholds: dict):
+    """A small ipywidgets browser for a live notebook: image, category, method, threshold."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from .maps import load_maps, seed_labels
+    plt = _pyplot()
+    image = widgets.IntSlider(0, 0, len(split) - 1, description="image")
+    method = widgets.ToggleButtons(options=list(methods), description="method")
+    category = widgets.Dropdown(description="category")
+    threshold = widgets.FloatSlider(thresholds[method.value], min=0, max=1, step=0.05,
+                                    description="threshold")
+    out = widgets.Output()
+
+    def draw(*_):
+        maps, classes = load_maps(maps_root / method.value / f"{split.names[image.value]}.npz")
+        names = {split.class_names[c]: j for j, c in enumerate(classes) if c > 0}
+        category.unobserve(draw, "value")
+        category.options = list(names) or ["(none)"]
+        category.observe(draw, "value")
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 4, figsize=(11, 3))
+            picture = split.image(image.value)
+            axes[0].imshow(picture)
+            axes[1].imshow(colorize(split.mask(image.value)))
+            if names:
+                axes[2].imshow(overlay(picture, maps[names[category.value]]))
+            axes[3].imshow(colorize(seed_labels(maps, classes, threshold.value)))
+            for ax, title in zip(axes, ("image", "ground truth", f"{category.value} map", "seed")):
+                ax.set_title(title, fontsize=8)
+                ax.axis("off")
+            plt.show()
+
+    for w in (image, method, threshold):
+        w.observe(draw, "value")
+    category.observe(draw, "value")
+    draw()
+    display(widgets.VBox([widgets.HBox([image, method]), widgets.HBox([category, threshold]), out]))

@@ -72,3 +72,13 @@ def test_threshold_sweep_equals_brute_force_on_random_maps():
             pred = np.where(maps.max(0) > t, np.array(classes)[maps.argmax(0)], 0)
             score.update(pred, gt)
     assert sweep.result()["miou"] == pytest.approx([b.result()["miou"] for b in brute])
+
+
+def test_an_unlabelled_prediction_pixel_is_a_miss_of_its_class():
+    from slamslib.metrics import SegmentationScore
+    score = SegmentationScore(2)
+    score.update(np.array([[1, 255], [0, 0]]), np.array([[1, 1], [0, 0]]))
+    result = score.result()
+    # class 1: TP 1, FN 1 (the 255 pixel), FP 0 -> 1/2; class 0: 2/2
+    assert result["iou"].tolist() == [1.0, 0.5]
+    assert result["unlabelled_share"] == 0.25

@@ -39,10 +39,11 @@ def test_a_failing_notebook_names_the_cell_and_leaves_no_trusted_copy(tmp_path):
     assert (notebooks / "00_benchmark.failed.ipynb").exists()
 
 
-def test_01_and_02_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
+def test_01_to_04_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
     _, root = smoke_tree
     overrides = {"data.root": str(root), "results_dir": str(tmp_path / "results")}
-    for notebook in ("01_semantic_encoder.ipynb", "02_activation_maps.ipynb"):
+    for notebook in ("01_semantic_encoder.ipynb", "02_activation_maps.ipynb",
+                     "03_cam_visualization.ipynb", "04_pseudo_labels.ipynb"):
         papermill.execute_notebook(f"notebooks/{notebook}", str(tmp_path / notebook), kernel_name="python3",
                                    parameters={"params_file": "params/smoke.yaml", "overrides": overrides},
                                    progress_bar=False)
@@ -59,3 +60,20 @@ def test_01_and_02_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path)
     executed = json.loads((tmp_path / "02_activation_maps.ipynb").read_text())
     images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 5
+
+    visual = json.loads((run / "cam_visualization/summary.json").read_text())
+    for method in ("slams", "cam"):
+        modes = visual["metrics"]["failure_modes"][method]["all"]
+        assert 0 <= modes["coverage"] <= 1 and 0 <= modes["mass_on_background"] <= 1
+    assert {p.name for p in (run / "cam_visualization/figures").glob("*.png")} >= {
+        "maps_per_class.png", "coverage.png", "false_activation.png", "seed_miou_vs_t.png"}
+    labels = json.loads((run / "pseudo_labels/summary.json").read_text())
+    for method in ("slams", "cam"):
+        assert set(labels["metrics"]["mask_miou"][method]) == {"seed", "rw", "rw_crf"}
+        # the seed step is stage 02's seed at its best threshold: the same number
+        assert labels["metrics"]["mask_miou"][method]["seed"] == pytest.approx(
+            summary["metrics"]["seed_miou"][method])
+        pngs = list((run / f"pseudo_labels/{method}/labels").glob("*.png"))
+        assert len(pngs) == 40
+    executed = json.loads((tmp_path / "04_pseudo_labels.ipynb").read_text())
+    assert sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", [])) >= 3

@@ -12,6 +12,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from ..config import MaskedInputConfig, TrainConfig
+from .voc import IGNORE
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
@@ -33,24 +34,35 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 10_000_019 + index)
 
 
-def augment(image: np.ndarray, train: TrainConfig, generator: torch.Generator):
+def augment(image: np.ndarray, train: TrainConfig, generator: torch.Generator,
+            mask: np.ndarray | None = None):
     """Rescale by a random factor, flip half the time, crop (or pad) to crop_size at a random place.
-    Returns the image and a valid mask (1 where pixels are real, 0 on padding)."""
+    Returns the image and a valid mask (1 where pixels are real, 0 on padding), and, when a label
+    `mask` is given, that mask moved with them (nearest, 255 on padding)."""
     img = tv_tensors.Image(to_tensor(image))
-    valid = tv_tensors.Mask(torch.ones(1, *img.shape[-2:]))
+    extra = [tv_tensors.Mask(torch.ones(1, *img.shape[-2:]))]
+    if mask is not None:
+        extra.append(tv_tensors.Mask(torch.from_numpy(np.asarray(mask, np.int64))[None]))
     low, high = train.scale_range
     scale = low + (high - low) * torch.rand(1, generator=generator).item()
     size = [max(1, round(img.shape[-2] * scale)), max(1, round(img.shape[-1] * scale))]
-    img, valid = v2.functional.resize(img, size, antialias=True), v2.functional.resize(valid, size)
+    img = v2.functional.resize(img, size, antialias=True)
+    extra = [v2.functional.resize(m, size) for m in extra]     # masks: nearest
     if train.flip and torch.rand(1, generator=generator).item() < 0.5:
-        img, valid = v2.functional.horizontal_flip(img), v2.functional.horizontal_flip(valid)
+        img, extra = v2.functional.horizontal_flip(img), [v2.functional.horizontal_flip(m) for m in extra]
     crop = train.crop_size
     h, w = img.shape[-2:]
     top = int(torch.randint(0, max(h - crop, 0) + 1, (1,), generator=generator))
     left = int(torch.randint(0, max(w - crop, 0) + 1, (1,), generator=generator))
-    img, valid = img[:, top:top + crop, left:left + crop], valid[:, top:top + crop, left:left + crop]
-    pad = (0, crop - img.shape[-1], 0, crop - img.shape[-2])
-    return F.pad(img.as_subclass(torch.Tensor), pad), F.pad(valid.as_subclass(torch.Tensor), pad)
+    pad = (0, max(crop - w, 0), 0, max(crop - h, 0))
+
+    def cut(x, fill=0):
+        x = x.as_subclass(torch.Tensor)[:, top:top + crop, left:left + crop]
+        return F.pad(x, pad, value=fill)
+    out = [cut(img), cut(extra[0])]
+    if mask is not None:
+        out.append(cut(extra[1], IGNORE)[0])
+    return tuple(out)
 
 
 class TrainImages(torch.utils.data.Dataset):
@@ -74,6 +86,19 @@ class TrainImages(torch.utils.data.Dataset):
                 return torch.zeros_like(image), torch.zeros_like(valid), torch.zeros_like(labels), index
             image = hide_and_seek(image, self.masked_input, generator)
         return image, valid, labels, index
+
+
+class LabelledImages(TrainImages):
+    """(image, valid, label map, index): images with a per-pixel label (255 = unknown) read by
+    `read_labels(index)`, augmented together; what the affinity and segmentation networks train on."""
+
+    def __init__(self, split, train: TrainConfig, seed: int, read_labels):
+        self.split, self.train, self.seed, self.epoch = split, train, seed, 0
+        self.read_labels = read_labels
+
+    def __getitem__(self, index: int):
+        generator = sample_generator(self.seed, self.epoch, index)
+        return (*augment(self.split.image(index), self.train, generator, self.read_labels(index)), index)
 
 
 def hide_and_seek(image: torch.Tensor, masked: MaskedInputConfig, generator: torch.Generator):

@@ -30,6 +30,7 @@ class SmallBackbone(nn.Module):
                                   *conv(w, 2 * w, 2), *conv(2 * w, 2 * w),
                                   *conv(2 * w, 4 * w, 2), *conv(4 * w, 4 * w), *conv(4 * w, 4 * w))
         self.out_channels, self.stride = 4 * w, 8
+        self.low_level = (12, 2 * w)   # body[:12] ends the stride-4 stage: (index, channels)
 
     def forward(self, x):
         return self.body(x)
@@ -49,6 +50,7 @@ class ResNetBackbone(nn.Module):
         self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
                                   net.layer1, net.layer2, net.layer3, net.layer4)
         self.out_channels, self.stride = net.fc.in_features, 16
+        self.low_level = (5, net.layer1[-1].conv3.out_channels)   # after layer1: stride 4
         for module in self.body.modules():
             if isinstance(module, nn.BatchNorm2d):
                 for p in module.parameters():

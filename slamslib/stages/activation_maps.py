@@ -46,6 +46,11 @@ def _footprint(info: dict, with_background: bool) -> dict:
             **{f"implied_{name}_gb": round(gb, 2) for name, gb in implied.items()}}
 
 
+def maps_hash(cfg: Config) -> str:
+    """What the stored maps (and this stage's summary) depend on: both networks and the map params."""
+    return stable_hash([weights_hash(cfg, net) for net in METHODS.values()] + [cfg.hash("maps")])
+
+
 def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> ActivationMapsReport:
     started = time.time()
     prepare_data(cfg)
@@ -131,9 +136,8 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     if region_table is not None:
         metrics["regions"] = region_table.round(4).to_dict(orient="index")
     metrics["judge"] = judge.round(4).to_dict(orient="index")
-    hashes = [weights_hash(cfg, net) for net in METHODS.values()] + [cfg.hash("maps")]
     report.summary = write_summary(cfg, "activation_maps", metrics, started, str(device),
-                                   params_hash=stable_hash(hashes))
+                                   params_hash=maps_hash(cfg))
     return report
 
 
