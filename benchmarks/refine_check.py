@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from functools import partial
 
 import numpy as np
 import torch
@@ -30,7 +29,7 @@ from slamslib.models.affinity import AffinityNet
 from slamslib.models.backbones import build_backbone
 from slamslib.pseudo_labels import STEPS, Refiner, label_split
 from slamslib.tasks import AffinityTask
-from slamslib.training import _read_label
+from slamslib.training import label_reader
 
 
 def cue_maps(split, folder) -> None:
@@ -69,7 +68,7 @@ def main() -> None:
                     cfg.pseudo_labels.workers)
     net = AffinityNet(build_backbone(cfg.backbone), cfg.pseudo_labels.affinity.embed_dim)
     schedule = cfg.pseudo_labels.affinity.train
-    data = LabelledImages(train, schedule, cfg.seed, partial(_read_label, labels_dir, train, train.num_classes))
+    data = LabelledImages(train, schedule, cfg.seed, label_reader(labels_dir, train, "affinity label"))
     result = fit(AffinityTask(net, cfg.pseudo_labels.affinity.radius), schedule, data, scratch, "affinity",
                  cfg.seed, f"check-{args.maps}-{args.affinity}", pick_device(cfg.device))
     refiner = Refiner(cfg, seed, maps_dir, threshold, threshold, result.model.cpu().eval())

@@ -230,6 +230,23 @@ class PseudoLabelsConfig(Section):
     crf: CrfConfig = CrfConfig()
 
 
+class SegmentationEvalConfig(Section):
+    scales: list[float] = Field([1.0, 0.75, 1.25], min_length=1, description="multi-scale inference")
+    flip: bool = True
+    batch_size: int = Field(16, ge=1)
+    crf: bool = Field(False, description="dense CRF on the multi-scale prediction (params: crf)")
+
+
+class SegmentationConfig(Section):
+    head: Literal["aspp_v3", "aspp_v2"] = Field(
+        "aspp_v3", description="aspp_v3: torchvision's DeepLabV3 head; aspp_v2: DeepLabV2's classifier")
+    atrous_rates: list[int] = Field([12, 24, 36], min_length=1, description="ASPP dilations "
+                                    "(DeepLabV2 uses 6, 12, 18, 24)")
+    train: TrainConfig = TrainConfig(epochs=5, batch_size=16, lr=0.01)
+    eval: SegmentationEvalConfig = SegmentationEvalConfig()
+    crf: CrfConfig = CrfConfig()
+
+
 class DistributedConfig(Section):
     nproc_per_node: int = Field(1, ge=1, description=">1: training runs under torchrun, one process "
                                 "per GPU (or CPU process with gloo)")
@@ -250,6 +267,7 @@ class Config(Section):
     maps: MapsConfig = MapsConfig()
     visualization: VisualizationConfig = VisualizationConfig()
     pseudo_labels: PseudoLabelsConfig = PseudoLabelsConfig()
+    segmentation: SegmentationConfig = SegmentationConfig()
     distributed: DistributedConfig = DistributedConfig()
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: cuda > mps > cpu")
 

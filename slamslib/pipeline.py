@@ -17,7 +17,7 @@ STAGES = [
     ("activation_maps", "02_activation_maps.ipynb", True),
     ("cam_visualization", "03_cam_visualization.ipynb", True),
     ("pseudo_labels", "04_pseudo_labels.ipynb", True),
-    ("segmentation", "05_segmentation.ipynb", False),
+    ("segmentation", "05_segmentation.ipynb", True),
     ("ablation", "06_ablation_tables.ipynb", False),
 ]
 STAGE_NAMES = [name for name, _, _ in STAGES]

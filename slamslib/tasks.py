@@ -124,3 +124,20 @@ class AffinityTask(nn.Module):
         cells = cell_labels(labels.masked_fill(valid[:, 0] == 0, 255), features.shape[-2:], self.net.stride)
         loss = affinity_loss(pair_distances(features.float(), self.radius), pair_labels(cells, self.radius))
         return {"total": loss, "affinity": loss}
+
+
+class SegmentationTask(nn.Module):
+    """Cross-entropy on per-pixel labels; 255 (void, unsure, padding) never counts."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images, valid, labels):
+        logits = self.net(images).float()
+        target = labels.masked_fill(valid[:, 0] == 0, 255)
+        if not (target != 255).any():   # nothing labelled in this batch: a zero that keeps the graph
+            loss = logits.sum() * 0
+        else:
+            loss = F.cross_entropy(logits, target, ignore_index=255)
+        return {"total": loss, "cross_entropy": loss}

@@ -24,12 +24,14 @@ from .engine import fit, pick_device
 from .errors import SlamsError
 from .models.activation_net import ActivationNet
 from .models.affinity import AffinityNet
+from .models.deeplab import SegmentationNet
 from .models.backbones import build_backbone
 from .models.cam_net import CamNet
 from .models.semantic_encoder import SemanticEncoder
 from .paths import atomic_path, resolve
-from .tasks import ActivationNetTask, AffinityTask, CamTask, SemanticEncoderTask
+from .tasks import ActivationNetTask, AffinityTask, CamTask, SegmentationTask, SemanticEncoderTask
 
+SEGMENTATION_WEIGHTS = ("segmentation.head", "segmentation.atrous_rates", "segmentation.train")
 # network -> (stage folder, params sections its weights depend on)
 NETWORKS = {
     "semantic_encoder": ("semantic_encoder", ("seed", "data", "benchmark", "backbone", "semantic_encoder")),
@@ -41,6 +43,14 @@ NETWORKS = {
                                        "pseudo_labels.affinity")),
     "affinity_slams": ("pseudo_labels", ("seed", "data", "benchmark", "backbone", "semantic_encoder",
                                          "activation_net", "cam", "maps", "pseudo_labels.affinity")),
+    # the segmentation network on each source of labels (pseudo labels of a method, or ground truth)
+    "segmentation_cam": ("segmentation", ("seed", "data", "benchmark", "backbone", "cam", "maps",
+                                          "pseudo_labels", *SEGMENTATION_WEIGHTS)),
+    "segmentation_slams": ("segmentation", ("seed", "data", "benchmark", "backbone", "semantic_encoder",
+                                            "activation_net", "cam", "maps", "pseudo_labels",
+                                            *SEGMENTATION_WEIGHTS)),
+    "segmentation_full_supervision": ("segmentation", ("seed", "data", "benchmark", "backbone",
+                                                       *SEGMENTATION_WEIGHTS)),
 }
 
 
@@ -74,6 +84,8 @@ def build_network(cfg: Config, name: str, num_classes: int) -> torch.nn.Module:
         return CamNet(backbone, num_classes - 1)
     if name.startswith("affinity_"):
         return AffinityNet(backbone, cfg.pseudo_labels.affinity.embed_dim)
+    if name.startswith("segmentation_"):
+        return SegmentationNet(backbone, num_classes, cfg.segmentation.head, cfg.segmentation.atrous_rates)
     return ActivationNet(backbone, num_classes, se.embed_dim, se.activation, se.pool,
                          cfg.activation_net.map_head, se.tau, se.delta)
 
@@ -100,6 +112,8 @@ def _task(cfg: Config, name: str, num_classes: int):
         return CamTask(net)
     if name.startswith("affinity_"):
         return AffinityTask(net, cfg.pseudo_labels.affinity.radius)
+    if name.startswith("segmentation_"):
+        return SegmentationTask(net)
     se = require(cfg, "semantic_encoder", num_classes)
     if cfg.activation_net.init_from != "none":
         source = require(cfg, cfg.activation_net.init_from, num_classes)
@@ -121,6 +135,8 @@ def require(cfg: Config, name: str, num_classes: int) -> Trained:
 def train_config(cfg: Config, name: str):
     if name.startswith("affinity_"):
         return cfg.pseudo_labels.affinity.train
+    if name.startswith("segmentation_"):
+        return cfg.segmentation.train
     return {"semantic_encoder": cfg.semantic_encoder, "cam": cfg.cam,
             "activation_net": cfg.activation_net}[name].train
 
@@ -130,15 +146,31 @@ def affinity_label_dir(cfg: Config, method: str) -> Path:
     return cfg.stage_dir("pseudo_labels") / method / "affinity_labels"
 
 
-def _read_label(folder: Path, split, num_classes: int, index: int):
-    return read_label_png(folder / f"{split.names[index]}.png", "affinity label", num_classes)
+def pseudo_label_dir(cfg: Config, method: str) -> Path:
+    """Where the pseudo_labels stage writes a method's pseudo labels (palette PNGs, 255 unsure)."""
+    return cfg.stage_dir("pseudo_labels") / method / "labels"
+
+
+def _read_label(folder: Path, split, what: str, index: int):
+    return read_label_png(folder / f"{split.names[index]}.png", what, split.num_classes)
+
+
+def label_reader(folder: Path, split, what: str):
+    """index -> the label PNG of split's image `index` in `folder` (picklable, for loader workers)."""
+    return partial(_read_label, folder, split, what)
 
 
 def _dataset(cfg: Config, name: str, train):
     split = build_dataset(cfg, cfg.data.train_split)
     if name.startswith("affinity_"):
-        reader = partial(_read_label, affinity_label_dir(cfg, name.removeprefix("affinity_")), split,
-                         split.num_classes)
+        reader = label_reader(affinity_label_dir(cfg, name.removeprefix("affinity_")), split,
+                              "affinity label")
+        return LabelledImages(split, train, cfg.seed, reader)
+    if name == "segmentation_full_supervision":
+        return LabelledImages(split, train, cfg.seed, split.mask)
+    if name.startswith("segmentation_"):
+        reader = label_reader(pseudo_label_dir(cfg, name.removeprefix("segmentation_")), split,
+                              "pseudo label")
         return LabelledImages(split, train, cfg.seed, reader)
     return TrainImages(split, train, cfg.seed,
                        cfg.semantic_encoder.masked_input if name == "semantic_encoder" else None)

@@ -26,6 +26,7 @@ def save(fig, path: str | Path, dpi: int = 110) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    _pyplot().close(fig)   # notebooks show the PNG; an open figure would be drawn a second time
     return path
 
 

@@ -39,11 +39,11 @@ def test_a_failing_notebook_names_the_cell_and_leaves_no_trusted_copy(tmp_path):
     assert (notebooks / "00_benchmark.failed.ipynb").exists()
 
 
-def test_01_to_04_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
+def test_01_to_05_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
     _, root = smoke_tree
     overrides = {"data.root": str(root), "results_dir": str(tmp_path / "results")}
     for notebook in ("01_semantic_encoder.ipynb", "02_activation_maps.ipynb",
-                     "03_cam_visualization.ipynb", "04_pseudo_labels.ipynb"):
+                     "03_cam_visualization.ipynb", "04_pseudo_labels.ipynb", "05_segmentation.ipynb"):
         papermill.execute_notebook(f"notebooks/{notebook}", str(tmp_path / notebook), kernel_name="python3",
                                    parameters={"params_file": "params/smoke.yaml", "overrides": overrides},
                                    progress_bar=False)
@@ -77,3 +77,17 @@ def test_01_to_04_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
         assert len(pngs) == 40
     executed = json.loads((tmp_path / "04_pseudo_labels.ipynb").read_text())
     assert sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", [])) >= 3
+    seg = json.loads((run / "segmentation/summary.json").read_text())
+    assert set(seg["metrics"]["seg_miou"]) == {"slams", "cam", "full_supervision"}
+    assert seg["metrics"]["headline_mode"] == "multi_scale_crf"       # smoke.yaml turns the CRF on
+    # the headline is what `slams evaluate` says of the written predictions
+    from slamslib.evaluate import evaluate_folder
+    from slamslib.data import build_dataset
+    from slamslib.config import load_config
+    cfg = load_config("params/smoke.yaml", overrides)
+    val = build_dataset(cfg, cfg.data.val_split)
+    written = evaluate_folder(run / "segmentation/slams/predictions_multi_scale_crf", val.mask_dir,
+                              val.num_classes)
+    assert written["miou"] == seg["metrics"]["seg_miou"]["slams"]
+    assert {p.name for p in (run / "segmentation").glob("*.pt")} == {
+        "segmentation_slams.pt", "segmentation_cam.pt", "segmentation_full_supervision.pt"}

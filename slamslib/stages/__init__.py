@@ -5,6 +5,8 @@ from .activation_maps import activation_maps
 from .benchmark import benchmark
 from .cam_visualization import cam_visualization
 from .pseudo_labels import pseudo_labels
+from .segmentation import segmentation
 from .semantic_encoder import semantic_encoder
 
-__all__ = ["benchmark", "semantic_encoder", "activation_maps", "cam_visualization", "pseudo_labels"]
+__all__ = ["benchmark", "semantic_encoder", "activation_maps", "cam_visualization", "pseudo_labels",
+           "segmentation"]

@@ -20,7 +20,7 @@ from ..metrics import SegmentationScore, scores
 from ..paths import write_csv, write_json
 from ..pseudo_labels import STEPS, Refiner, label_split
 from ..summary import read_summary, write_summary
-from ..training import affinity_label_dir, train_network, weights_hash
+from ..training import affinity_label_dir, pseudo_label_dir, train_network, weights_hash
 from .activation_maps import METHODS, maps_hash
 
 
@@ -89,7 +89,7 @@ def pseudo_labels(cfg: Config, force: bool = False, progress: bool = True) -> Ps
         refiner.affinity = trained.model.cpu().eval()
         began = time.time()
         key = stable_hash([weights_hash(cfg, f"affinity_{method}"), p.model_dump(mode="json"), t_seed, t_rw])
-        result = _cached_labels(refiner, "pseudo", out / method / "labels", key, scored, p.workers,
+        result = _cached_labels(refiner, "pseudo", pseudo_label_dir(cfg, method), key, scored, p.workers,
                                 progress, force)
         seconds[method] = {"affinity_train_s": trained.train_s, "refine_s": time.time() - began}
         steps[method] = {step: result[step].result()["miou"] for step in STEPS}
@@ -125,9 +125,14 @@ def pseudo_labels(cfg: Config, force: bool = False, progress: bool = True) -> Ps
         "seconds": seconds, "images": len(train), "scored_images": len(scored), "workers": p.workers,
         "notes": report.notes,
     }
-    report.summary = write_summary(cfg, "pseudo_labels", metrics, started, "cpu", params_hash=stable_hash(
-        [weights_hash(cfg, f"affinity_{m}") for m in METHODS] + [cfg.hash("pseudo_labels")]))
+    report.summary = write_summary(cfg, "pseudo_labels", metrics, started, "cpu",
+                                   params_hash=pseudo_labels_hash(cfg))
     return report
+
+
+def pseudo_labels_hash(cfg: Config) -> str:
+    """What the pseudo labels depend on: both affinity nets (and through them the maps) and the params."""
+    return stable_hash([weights_hash(cfg, f"affinity_{m}") for m in METHODS] + [cfg.hash("pseudo_labels")])
 
 
 def example_steps(refiners: dict[str, Refiner], split, scored, count: int):
