@@ -242,6 +242,7 @@ class SegmentationConfig(Section):
         "aspp_v3", description="aspp_v3: torchvision's DeepLabV3 head; aspp_v2: DeepLabV2's classifier")
     atrous_rates: list[int] = Field([12, 24, 36], min_length=1, description="ASPP dilations "
                                     "(DeepLabV2 uses 6, 12, 18, 24)")
+    aspp_channels: int = Field(256, ge=8, description="aspp_v3: the head's width")
     train: TrainConfig = TrainConfig(epochs=5, batch_size=16, lr=0.01)
     eval: SegmentationEvalConfig = SegmentationEvalConfig()
     crf: CrfConfig = CrfConfig()

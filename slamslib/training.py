@@ -31,7 +31,8 @@ from .models.semantic_encoder import SemanticEncoder
 from .paths import atomic_path, resolve
 from .tasks import ActivationNetTask, AffinityTask, CamTask, SegmentationTask, SemanticEncoderTask
 
-SEGMENTATION_WEIGHTS = ("segmentation.head", "segmentation.atrous_rates", "segmentation.train")
+SEGMENTATION_WEIGHTS = ("segmentation.head", "segmentation.atrous_rates", "segmentation.aspp_channels",
+                        "segmentation.train")
 # network -> (stage folder, params sections its weights depend on)
 NETWORKS = {
     "semantic_encoder": ("semantic_encoder", ("seed", "data", "benchmark", "backbone", "semantic_encoder")),
@@ -85,7 +86,8 @@ def build_network(cfg: Config, name: str, num_classes: int) -> torch.nn.Module:
     if name.startswith("affinity_"):
         return AffinityNet(backbone, cfg.pseudo_labels.affinity.embed_dim)
     if name.startswith("segmentation_"):
-        return SegmentationNet(backbone, num_classes, cfg.segmentation.head, cfg.segmentation.atrous_rates)
+        s = cfg.segmentation
+        return SegmentationNet(backbone, num_classes, s.head, s.atrous_rates, s.aspp_channels)
     return ActivationNet(backbone, num_classes, se.embed_dim, se.activation, se.pool,
                          cfg.activation_net.map_head, se.tau, se.delta)
 

@@ -54,8 +54,17 @@ def test_bad_params_exit_2_with_one_sentence(capsys):
 
 
 def test_a_stage_not_built_yet_says_so(capsys):
-    assert main(["run", "segmentation", "--params", "params/smoke.yaml"]) == 2
+    assert main(["run", "ablation", "--params", "params/smoke.yaml"]) == 2
     assert "not implemented" in capsys.readouterr().err
+
+
+def test_later_stages_name_the_stage_they_wait_for(smoke_tree, tmp_path, capsys):
+    _, root = smoke_tree
+    args = ["--params", "params/smoke.yaml", "--set", f"data.root={root}", "--set", f"results_dir={tmp_path}"]
+    for stage, missing in (("cam_visualization", "activation_maps"), ("pseudo_labels", "activation_maps"),
+                           ("segmentation", "pseudo_labels")):
+        assert main(["run", stage, *args]) == 2
+        assert f"run the {missing} stage first" in capsys.readouterr().err
 
 
 def test_run_activation_maps_before_the_encoder_names_the_missing_stage(smoke_tree, tmp_path, capsys):

@@ -35,7 +35,7 @@ def test_the_network_overfits_a_handful_of_masks(smoke_tree, tmp_path):
     cfg, _ = smoke_tree
     few = Few(build_dataset(cfg, cfg.data.train_split), 4)
     torch.manual_seed(0)
-    net = SegmentationNet(SmallBackbone(16), few.num_classes, "aspp_v3", [1, 2])
+    net = SegmentationNet(SmallBackbone(16), few.num_classes, "aspp_v3", [1, 2], channels=32)
     train = TrainConfig(epochs=150, batch_size=4, lr=0.05, head_lr_mult=1, crop_size=64,
                         scale_range=(1.0, 1.0), flip=False, checkpoint_every=1000)
     fit(SegmentationTask(net), train, LabelledImages(few, train, 0, few.mask), tmp_path, "seg", 0, "h",
