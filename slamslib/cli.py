@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="execute the stage notebooks in order through papermill")
     _add_params(rep)
     rep.add_argument("--skip", action="append", default=[], choices=STAGE_NAMES)
-    rep.add_argument("--force", action="store_true")
+    rep.add_argument("--force", action="store_true", help="rerun stages whose outputs are up to date")
 
     ev = sub.add_parser("evaluate", help="mIoU of a folder of label PNGs against ground truth")
     ev.add_argument("pred_dir")
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         overrides = parse_overrides(args.overrides)
         if args.command == "reproduce":
             from .pipeline import reproduce
-            report = reproduce(cfg, args.params, overrides, skip=args.skip)
+            report = reproduce(cfg, args.params, overrides, skip=args.skip, force=args.force)
             print("\nstage              status                 seconds")
             for row in report:
                 print(f"{row['stage']:<18s} {row['status']:<22s} {row.get('seconds', ''):>7}")

@@ -1,6 +1,7 @@
 """The stages in order, and running their notebooks headlessly through papermill."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -23,6 +24,34 @@ STAGES = [
 STAGE_NAMES = [name for name, _, _ in STAGES]
 NOTEBOOKS = {name: notebook for name, notebook, _ in STAGES}
 IMPLEMENTED = {name: ok for name, _, ok in STAGES}
+
+
+def stage_hash(cfg: Config, stage: str) -> str:
+    """What a stage's outputs depend on (the params it reads and, through them, the stages before it):
+    the `params_hash` its summary.json is written with."""
+    from .stages.activation_maps import maps_hash
+    from .stages.benchmark import benchmark_hash
+    from .stages.cam_visualization import cam_visualization_hash
+    from .stages.pseudo_labels import pseudo_labels_hash
+    from .stages.segmentation import segmentation_hash
+    from .stages.semantic_encoder import semantic_encoder_hash
+    return {
+        "benchmark": benchmark_hash, "semantic_encoder": semantic_encoder_hash,
+        "activation_maps": maps_hash, "cam_visualization": cam_visualization_hash,
+        "pseudo_labels": pseudo_labels_hash, "segmentation": segmentation_hash,
+    }[stage](cfg)
+
+
+def is_current(cfg: Config, stage: str) -> bool:
+    """True when the stage's summary was written under today's hash and its executed notebook exists
+    (a notebook that failed after its summary was written is renamed *.failed.ipynb: not current)."""
+    summary = cfg.stage_dir(stage) / "summary.json"
+    if not summary.is_file() or not (cfg.run_dir / "notebooks" / NOTEBOOKS[stage]).is_file():
+        return False
+    try:
+        return json.loads(summary.read_text()).get("params_hash") == stage_hash(cfg, stage)
+    except ValueError:
+        return False
 
 
 def stage_function(stage: str):
@@ -57,14 +86,17 @@ def run_notebook(stage: str, cfg: Config, params_file: str, overrides: dict) -> 
     return target
 
 
-def reproduce(cfg: Config, params_file: str, overrides: dict, skip=()) -> list[dict]:
-    """Run every implemented stage notebook in order; one line per stage, a report at the end."""
+def reproduce(cfg: Config, params_file: str, overrides: dict, skip=(), force: bool = False) -> list[dict]:
+    """Run every implemented stage notebook in order, skipping those whose outputs are current (same
+    hash; `force` reruns them); one line per stage, a report at the end."""
     report = []
     for stage, notebook, implemented in STAGES:
         if stage in skip:
             report.append({"stage": stage, "status": "skipped (--skip)"})
         elif not implemented:
             report.append({"stage": stage, "status": "not implemented yet"})
+        elif not force and is_current(cfg, stage):
+            report.append({"stage": stage, "status": "skipped (up to date)"})
         else:
             started = time.time()
             print(f"[{stage}] running {notebook} ...", flush=True)

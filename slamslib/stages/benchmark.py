@@ -74,6 +74,9 @@ def benchmark(cfg: Config, samples: int = 6) -> BenchmarkReport:
             viz.bar_table(report.phenomena, ["cue_share", "context_share", "distractor_share"],
                           "the two phenomena, measured on " + cfg.data.train_split, "share",
                           (0, 1)), figures / "phenomena.png")
-    report.summary = write_summary(cfg, "benchmark", metrics, started,
-                                   params_hash=cfg.hash("data", "benchmark"))
+    report.summary = write_summary(cfg, "benchmark", metrics, started, params_hash=benchmark_hash(cfg))
     return report
+
+
+def benchmark_hash(cfg: Config) -> str:
+    return cfg.hash("data", "benchmark")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import viz
-from ..config import Config
+from ..config import Config, stable_hash
 from ..data import build_dataset, class_names_for, prepare_data
 from ..diagnostics import failure_modes
 from ..maps import evaluate_seeds, load_maps
@@ -78,8 +78,13 @@ def cam_visualization(cfg: Config, force: bool = False, progress: bool = True) -
         "fp": {m: errors.loc[m, "fp"] for m in METHODS}, "fn": {m: errors.loc[m, "fn"] for m in METHODS},
     }
     report.summary = write_summary(cfg, "cam_visualization", metrics, started, "cpu",
-                                   params_hash=maps_hash(cfg))
+                                   params_hash=cam_visualization_hash(cfg))
     return report
+
+
+def cam_visualization_hash(cfg: Config) -> str:
+    """The maps it reads and the figures' params."""
+    return stable_hash([maps_hash(cfg), cfg.hash("visualization")])
 
 
 def class_maps(split, maps_root, count: int, names):

@@ -101,10 +101,15 @@ def segmentation(cfg: Config, force: bool = False, progress: bool = True) -> Seg
         "train_s": {s: float(table.loc[s, "train_s"]) for s in SOURCES},
         "val_images": len(val),
     }
-    report.summary = write_summary(cfg, "segmentation", metrics, started, str(device), params_hash=stable_hash(
-        [weights_hash(cfg, f"segmentation_{s}") for s in SOURCES] + [cfg.hash("segmentation.eval",
-                                                                              "segmentation.crf")]))
+    report.summary = write_summary(cfg, "segmentation", metrics, started, str(device),
+                                   params_hash=segmentation_hash(cfg))
     return report
+
+
+def segmentation_hash(cfg: Config) -> str:
+    """The three networks (their weights' hashes cover the pseudo labels' params) and the evaluation."""
+    return stable_hash([weights_hash(cfg, f"segmentation_{s}") for s in SOURCES]
+                       + [cfg.hash("segmentation.eval", "segmentation.crf", "visualization")])
 
 
 def example_predictions(split, out: Path, mode: str, count: int):

@@ -45,5 +45,9 @@ def semantic_encoder(cfg: Config, force: bool = False, progress: bool = True) ->
                "images_per_s": trained.images_per_s, "train_s": trained.train_s,
                "iterations": int(len(trained.log))}
     report.summary = write_summary(cfg, "semantic_encoder", metrics, started, str(device),
-                                   params_hash=weights_hash(cfg, "semantic_encoder"))
+                                   params_hash=semantic_encoder_hash(cfg))
     return report
+
+
+def semantic_encoder_hash(cfg: Config) -> str:
+    return weights_hash(cfg, "semantic_encoder")
