@@ -87,6 +87,7 @@ def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, devic
         done = json.loads(marker.read_text())
         if done.get("key") == key and done.get("images") == len(split) and "map_pixels" in done:
             return done
+    marker.unlink(missing_ok=True)   # gone while files are rewritten; back, last, when all are
     started = time.time()
     model = model.to(device).eval()
     total_bytes, map_pixels = 0, 0

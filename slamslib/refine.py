@@ -24,6 +24,11 @@ def neighbour_offsets(radius: int) -> tuple[tuple[int, int], ...]:
                  if (dy > 0 or dx > 0) and dy * dy + dx * dx < radius * radius)
 
 
+def _offsets_in(h: int, w: int, radius: int):
+    """The neighbour offsets that can pair two cells of an h x w grid."""
+    return [(dy, dx) for dy, dx in neighbour_offsets(radius) if dy < h and abs(dx) < w]
+
+
 def _pair_slices(h: int, w: int, dy: int, dx: int):
     """Index slices of the cells (y, x) and of their partners (y + dy, x + dx), both inside h x w."""
     x0, x1 = max(0, -dx), w - max(0, dx)
@@ -35,7 +40,7 @@ def pair_distances(features: torch.Tensor, radius: int) -> list[torch.Tensor]:
     each result is (B x) h' x w' over the cells whose partner lies inside the grid."""
     h, w = features.shape[-2:]
     out = []
-    for dy, dx in neighbour_offsets(radius):
+    for dy, dx in _offsets_in(h, w, radius):
         (ys, xs), (yt, xt) = _pair_slices(h, w, dy, dx)
         out.append((features[..., ys, xs] - features[..., yt, xt]).abs().mean(-3))
     return out
@@ -46,7 +51,7 @@ def pair_labels(labels: torch.Tensor, radius: int, ignore: int = 255):
     pairs with an unsure (ignore) end are in none of them. labels: (B x) h x w integers."""
     h, w = labels.shape[-2:]
     out = []
-    for dy, dx in neighbour_offsets(radius):
+    for dy, dx in _offsets_in(h, w, radius):
         (ys, xs), (yt, xt) = _pair_slices(h, w, dy, dx)
         a, b = labels[..., ys, xs], labels[..., yt, xt]
         known = (a != ignore) & (b != ignore)
@@ -82,7 +87,7 @@ def transition_matrix(distances: list[torch.Tensor], shape: tuple[int, int], rad
     h, w = shape
     index = torch.arange(h * w).view(h, w)
     rows, cols, values = [index.flatten()], [index.flatten()], [torch.ones(h * w)]
-    for (dy, dx), d in zip(neighbour_offsets(radius), distances):
+    for (dy, dx), d in zip(_offsets_in(h, w, radius), distances):
         (ys, xs), (yt, xt) = _pair_slices(h, w, dy, dx)
         a, b = index[ys, xs].flatten(), index[yt, xt].flatten()
         weight = torch.exp(-beta * d.flatten().float())

@@ -31,6 +31,9 @@ from .models.semantic_encoder import SemanticEncoder
 from .paths import atomic_path, resolve
 from .tasks import ActivationNetTask, AffinityTask, CamTask, SegmentationTask, SemanticEncoderTask
 
+# what pseudo labels depend on (pseudo_labels.workers does not change them)
+PSEUDO_LABELS = ("pseudo_labels.unsure", "pseudo_labels.affinity", "pseudo_labels.random_walk",
+                 "pseudo_labels.crf")
 SEGMENTATION_WEIGHTS = ("segmentation.head", "segmentation.atrous_rates", "segmentation.aspp_channels",
                         "segmentation.train")
 # network -> (stage folder, params sections its weights depend on)
@@ -46,9 +49,9 @@ NETWORKS = {
                                          "activation_net", "cam", "maps", "pseudo_labels.affinity")),
     # the segmentation network on each source of labels (pseudo labels of a method, or ground truth)
     "segmentation_cam": ("segmentation", ("seed", "data", "benchmark", "backbone", "cam", "maps",
-                                          "pseudo_labels", *SEGMENTATION_WEIGHTS)),
+                                          *PSEUDO_LABELS, *SEGMENTATION_WEIGHTS)),
     "segmentation_slams": ("segmentation", ("seed", "data", "benchmark", "backbone", "semantic_encoder",
-                                            "activation_net", "cam", "maps", "pseudo_labels",
+                                            "activation_net", "cam", "maps", *PSEUDO_LABELS,
                                             *SEGMENTATION_WEIGHTS)),
     "segmentation_full_supervision": ("segmentation", ("seed", "data", "benchmark", "backbone",
                                                        *SEGMENTATION_WEIGHTS)),

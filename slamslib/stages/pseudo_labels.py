@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .. import viz
 from ..config import Config, stable_hash
@@ -36,18 +37,22 @@ class PseudoLabelsReport:
 
 
 def _cached_labels(refiner: Refiner, kind: str, out_dir, key: str, scored, workers: int,
-                   progress: bool, force: bool) -> dict[str, SegmentationScore]:
-    """label_split, skipped when out_dir/done.json holds `key` (written last, with the scores)."""
+                   progress: bool, force: bool) -> tuple[dict[str, SegmentationScore], float]:
+    """label_split, skipped when out_dir/done.json holds `key`; returns the scores and the seconds the
+    labelling took. The marker goes before any file is rewritten and comes back last, with the scores,
+    so a folder half-written under other params is never trusted."""
     marker = out_dir / "done.json"
     if marker.is_file() and not force:
         done = json.loads(marker.read_text())
         if done.get("key") == key and done.get("images") == len(refiner.split):
-            return {step: SegmentationScore.from_state(s) for step, s in done["scores"].items()}
+            return {step: SegmentationScore.from_state(s) for step, s in done["scores"].items()}, done["seconds"]
+    marker.unlink(missing_ok=True)
     started = time.time()
     result = label_split(refiner, kind, out_dir, scored, workers, progress)
-    write_json(marker, {"key": key, "images": len(refiner.split), "seconds": time.time() - started,
+    seconds = time.time() - started
+    write_json(marker, {"key": key, "images": len(refiner.split), "seconds": seconds,
                         "workers": workers, "scores": {s: v.state() for s, v in result.items()}})
-    return result
+    return result, seconds
 
 
 def step_notes(table: pd.DataFrame) -> list[str]:
@@ -82,16 +87,16 @@ def pseudo_labels(cfg: Config, force: bool = False, progress: bool = True) -> Ps
         thresholds[method] = {"seed": t_seed, "rw": t_rw}
         maps_dir = cfg.stage_dir("activation_maps") / "maps" / method
         refiner = Refiner(cfg, train, maps_dir, t_seed, t_rw)
-        key = stable_hash([maps_hash(cfg), p.affinity.model_dump(mode="json"), t_seed])
+        key = stable_hash([maps_hash(cfg), p.affinity.threshold, p.affinity.fg_margin, p.affinity.bg_margin,
+                           t_seed])
         seeds = _cached_labels(refiner, "affinity", affinity_label_dir(cfg, method), key, scored,
-                               p.workers, progress, force)["written"]
+                               p.workers, progress, force)[0]["written"]
         trained = train_network(cfg, f"affinity_{method}", len(names), force=force, progress=progress)
         refiner.affinity = trained.model.cpu().eval()
-        began = time.time()
-        key = stable_hash([weights_hash(cfg, f"affinity_{method}"), p.model_dump(mode="json"), t_seed, t_rw])
-        result = _cached_labels(refiner, "pseudo", pseudo_label_dir(cfg, method), key, scored, p.workers,
-                                progress, force)
-        seconds[method] = {"affinity_train_s": trained.train_s, "refine_s": time.time() - began}
+        key = stable_hash([weights_hash(cfg, f"affinity_{method}"), label_params(cfg), t_seed, t_rw])
+        result, refine_s = _cached_labels(refiner, "pseudo", pseudo_label_dir(cfg, method), key, scored,
+                                          p.workers, progress, force)
+        seconds[method] = {"affinity_train_s": trained.train_s, "refine_s": refine_s}
         steps[method] = {step: result[step].result()["miou"] for step in STEPS}
         final = result["written"].result()
         written[method] = {"miou_as_written": final["miou"],
@@ -130,14 +135,23 @@ def pseudo_labels(cfg: Config, force: bool = False, progress: bool = True) -> Ps
     return report
 
 
+def label_params(cfg: Config) -> dict:
+    """The pseudo_labels params the labels depend on (not `workers`: any count writes the same labels)."""
+    return cfg.pseudo_labels.model_dump(mode="json", exclude={"workers"})
+
+
 def pseudo_labels_hash(cfg: Config) -> str:
-    """What the pseudo labels depend on: both affinity nets (and through them the maps) and the params."""
-    return stable_hash([weights_hash(cfg, f"affinity_{m}") for m in METHODS] + [cfg.hash("pseudo_labels")])
+    """What this stage's outputs depend on: both affinity nets (and through them the maps), the label
+    params, the figures' params."""
+    return stable_hash([weights_hash(cfg, f"affinity_{m}") for m in METHODS]
+                       + [label_params(cfg), cfg.hash("visualization")])
 
 
 def example_steps(refiners: dict[str, Refiner], split, scored, count: int):
     """Image, ground truth, and each method's labels after every step, for a few scored images."""
     index = {name: i for i, name in enumerate(split.names)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # as the workers refine: the "written" column is what is on disk
     rows = []
     for name in [scored[j] for j in np.linspace(0, len(scored) - 1, count).astype(int)]:
         i = index[name]
@@ -146,4 +160,5 @@ def example_steps(refiners: dict[str, Refiner], split, scored, count: int):
             labels = refiner.steps(i)
             row.update({f"{method} {step}": labels[step] for step in (*STEPS, "written")})
         rows.append(row)
+    torch.set_num_threads(threads)
     return viz.label_grid(rows, "pseudo labels step by step (white: void / unsure)")
