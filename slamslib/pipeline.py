@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import SlamsError
-from .paths import atomic_path, project_root
+from .paths import atomic_path, project_root, resolve
 
 # (stage, notebook, implemented). Later stages arrive with their issues; until then the pipeline
 # says plainly that it cannot run them instead of pretending.
@@ -42,11 +42,29 @@ def stage_hash(cfg: Config, stage: str) -> str:
     }[stage](cfg)
 
 
+# What a stage leaves besides its summary that later stages or reruns need (weights, maps, labels; all
+# git-ignored): a fresh clone has the committed summaries but none of these, so it must rerun.
+ARTIFACTS = {
+    "benchmark": [],
+    "semantic_encoder": ["semantic_encoder.pt"],
+    "activation_maps": ["cam.pt", "activation_net.pt", "maps/slams/done.json", "maps/cam/done.json"],
+    "cam_visualization": [],
+    "pseudo_labels": ["affinity_slams.pt", "affinity_cam.pt", "slams/labels/done.json",
+                      "cam/labels/done.json"],
+    "segmentation": ["segmentation_slams.pt", "segmentation_cam.pt", "segmentation_full_supervision.pt"],
+}
+
+
 def is_current(cfg: Config, stage: str) -> bool:
-    """True when the stage's summary was written under today's hash and its executed notebook exists
-    (a notebook that failed after its summary was written is renamed *.failed.ipynb: not current)."""
+    """True when the stage's summary was written under today's hash, its executed notebook exists (a
+    notebook that failed after its summary was written is renamed *.failed.ipynb: not current), and so
+    do the weights, maps or labels it leaves (and, for the embedded benchmark, the data)."""
     summary = cfg.stage_dir(stage) / "summary.json"
-    if not summary.is_file() or not (cfg.run_dir / "notebooks" / NOTEBOOKS[stage]).is_file():
+    needed = [summary, cfg.run_dir / "notebooks" / NOTEBOOKS[stage],
+              *(cfg.stage_dir(stage) / name for name in ARTIFACTS[stage])]
+    if stage == "benchmark" and cfg.data.name == "synthetic":
+        needed.append(resolve(cfg.data.root) / "benchmark.json")
+    if not all(path.is_file() for path in needed):
         return False
     try:
         return json.loads(summary.read_text()).get("params_hash") == stage_hash(cfg, stage)

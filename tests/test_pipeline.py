@@ -38,3 +38,17 @@ def test_a_summary_without_its_executed_notebook_is_not_trusted(smoke_tree, tmp_
     assert is_current(cfg, "benchmark")
     (cfg.run_dir / "notebooks" / "00_benchmark.ipynb").unlink()   # as when a later cell failed
     assert not is_current(cfg, "benchmark")
+
+
+def test_a_stage_whose_weights_are_gone_is_not_current(smoke_tree, tmp_path):
+    """A fresh clone has the committed summaries and notebooks but no weights, maps or labels."""
+    _, root = smoke_tree
+    overrides = {"data.root": str(root), "results_dir": str(tmp_path / "results")}
+    cfg = load_config("params/smoke.yaml", overrides)
+    reproduce(cfg, "params/smoke.yaml", overrides, skip=["activation_maps", "cam_visualization",
+                                                        "pseudo_labels", "segmentation"])
+    assert is_current(cfg, "semantic_encoder")
+    (cfg.stage_dir("semantic_encoder") / "semantic_encoder.pt").unlink()
+    assert not is_current(cfg, "semantic_encoder")
+    assert statuses(reproduce(cfg, "params/smoke.yaml", overrides, skip=[
+        "activation_maps", "cam_visualization", "pseudo_labels", "segmentation"]))["semantic_encoder"] == "ran"
