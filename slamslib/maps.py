@@ -138,7 +138,5 @@ def seed_labels(maps: np.ndarray, classes: np.ndarray, threshold: float | None) 
     """A label image from stored maps: threshold background, or map 0 when threshold is None."""
     if threshold is None:
         return classes[maps.argmax(0)]
-    fg_maps, fg_classes = foreground(maps, classes)
-    if len(fg_classes) == 0:
-        return np.zeros(maps.shape[-2:], np.int64)
-    return np.where(fg_maps.max(0) > threshold, fg_classes[fg_maps.argmax(0)], 0)
+    from .refine import labels_from_scores
+    return labels_from_scores(*foreground(maps, classes), threshold)
