@@ -1,9 +1,11 @@
 # Two commands on a fresh machine: `make test` and `make reproduce` (both create .venv when absent).
+# `make reproduce SKIP=ablation` leaves out stage 06; PARAMS=... picks another params file.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PARAMS ?= params/demo.yaml
+SKIP   ?=
 
 .PHONY: install test reproduce lab clean-results
 
@@ -20,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 reproduce: $(STAMP)
-	$(VENV)/bin/slams reproduce --params $(PARAMS)
+	$(VENV)/bin/slams reproduce --params $(PARAMS) $(foreach stage,$(SKIP),--skip $(stage))
 
 lab: $(STAMP)
 	$(VENV)/bin/slams lab

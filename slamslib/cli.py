@@ -75,14 +75,17 @@ def main(argv=None) -> int:
         overrides = parse_overrides(args.overrides)
         if args.command == "reproduce":
             from .pipeline import reproduce
-            report = reproduce(cfg, args.params, overrides, skip=args.skip, force=args.force)
-            print("\nstage              status                 seconds")
-            for row in report:
-                print(f"{row['stage']:<18s} {row['status']:<22s} {row.get('seconds', ''):>7}")
-            print(f"results: {cfg.run_dir}")
+            import time
+            from .report import build_report, write_report
+            started = time.time()
+            rows = reproduce(cfg, args.params, overrides, skip=args.skip, force=args.force)
+            table = build_report(cfg, rows)
+            write_report(cfg, table, time.time() - started)
+            print("\n" + table.to_string())
+            print(f"\n{(time.time() - started) / 60:.1f} min; report: {cfg.run_dir / 'report.md'}")
             return 0
-        from .pipeline import STAGES, stage_function
-        stages = [s for s, _, ok in STAGES if ok] if args.stage == "all" else [args.stage]
+        from .pipeline import STAGE_NAMES, stage_function
+        stages = STAGE_NAMES if args.stage == "all" else [args.stage]
         for stage in stages:
             function = stage_function(stage)
             result = function(cfg, force=True) if args.force and stage != "benchmark" else function(cfg)

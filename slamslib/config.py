@@ -248,6 +248,47 @@ class SegmentationConfig(Section):
     crf: CrfConfig = CrfConfig()
 
 
+# The ablation rows: name -> overrides of the full model. Every reconstructed choice of SLAMS.md that
+# is a param gets a row; "background from map 0" is a column of every row (a readout, no training).
+DEFAULT_ABLATION_ROWS = {
+    "full model": {},
+    "w/o L_sem (semantic guidance)": {"activation_net.losses.sem": 0},
+    "w/o L_fg (correctness)": {"activation_net.losses.fg": 0},
+    "w/o L_bg (completeness)": {"activation_net.losses.bg": 0},
+    "w/o L_reg (compactness)": {"activation_net.losses.reg": 0},
+    "w/o L_con (consistency)": {"activation_net.losses.con": 0},
+    "SE w/o reconstruction": {"semantic_encoder.reconstruction_weight": 0},
+    "SE w/o masked inputs": {"semantic_encoder.masked_input.rate": 0,
+                             "semantic_encoder.masked_input.empty_rate": 0},
+    "plain cosine score (tau 0)": {"semantic_encoder.tau": 0},
+    "maps not normalised": {"maps.normalize": False},
+}
+# What a row may not change: the data every row is scored on, and where the sub-runs live.
+ABLATION_FIXED = ("run_name", "results_dir", "seed", "data", "benchmark", "ablation")
+
+
+class AblationConfig(Section):
+    """Stage 06: the loss ablation, trained as sub-runs under results/<run>/ablation/."""
+    seeds: int = Field(3, ge=1, description="training seeds per row (seed, seed+1, ...): mean ± std")
+    schedule: dict[str, Any] = Field(
+        {}, description="overrides for every row (a shorter schedule than the main run, e.g. "
+        "activation_net.train.epochs); the full-model row uses it too")
+    rows: dict[str, dict[str, Any]] = Field(
+        DEFAULT_ABLATION_ROWS, min_length=1, description="row name -> overrides of the full model")
+    workers: int = Field(1, ge=1, description="sub-runs trained at once, in processes sharing the "
+                         "CPU threads (keep 1 on one GPU)")
+
+    @model_validator(mode="after")
+    def _rows_change_only_training(self):
+        for where, overrides in [("schedule", self.schedule),
+                                 *((f"rows[{name!r}]", o) for name, o in self.rows.items())]:
+            for key in overrides:
+                if key.split(".")[0] in ABLATION_FIXED:
+                    raise ValueError(f"ablation.{where} may not override {key!r}: every row trains on "
+                                     f"the same data and seeds (fixed: {', '.join(ABLATION_FIXED)})")
+        return self
+
+
 class DistributedConfig(Section):
     nproc_per_node: int = Field(1, ge=1, description=">1: training runs under torchrun, one process "
                                 "per GPU (or CPU process with gloo)")
@@ -269,6 +310,7 @@ class Config(Section):
     visualization: VisualizationConfig = VisualizationConfig()
     pseudo_labels: PseudoLabelsConfig = PseudoLabelsConfig()
     segmentation: SegmentationConfig = SegmentationConfig()
+    ablation: AblationConfig = AblationConfig()
     distributed: DistributedConfig = DistributedConfig()
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: cuda > mps > cpu")
 
@@ -281,6 +323,21 @@ class Config(Section):
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
+
+    def with_overrides(self, overrides: Mapping[str, Any], source: str,
+                       keys_only: bool = False) -> "Config | None":
+        """A copy with dotted overrides applied and validated; a bad key names `source`. `keys_only`
+        checks keys and types but lets a rule between values pass (returns None then)."""
+        raw = self.to_dict()
+        for dotted, value in overrides.items():
+            _apply(raw, dotted, value, source)
+        try:
+            return Config.model_validate(raw)
+        except ValidationError as exc:
+            errors = exc.errors()
+            if keys_only and all(error["type"] == "value_error" for error in errors):
+                return None
+            raise SlamsError(_describe(errors[0], source)) from None
 
     def hash(self, *sections: str) -> str:
         """sha256 of the canonical JSON of the given sections (all of them when none is named)."""
@@ -378,6 +435,12 @@ def load_config(params_file: str | Path,
         errors = exc.errors()
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise SlamsError(_describe(errors[0], str(params_file)) + more) from None
+    for name, overrides in {"ablation.schedule": cfg.ablation.schedule,
+                            **{f"ablation.rows[{k!r}]": v for k, v in cfg.ablation.rows.items()}}.items():
+        # keys and types now; a rule between values (e.g. a row that switches off the last loss of
+        # params that keep only one) is the ablation stage's to report, when it runs
+        cfg.with_overrides({**cfg.ablation.schedule, **overrides}, f"{params_file}: {name}",
+                           keys_only=True)
     if check_data and cfg.data.name != "synthetic" and not resolve(cfg.data.root).is_dir():
         raise SlamsError(f"{params_file}: data.root {str(cfg.data.root)!r} is not a directory "
                          f"(data.name={cfg.data.name} expects {_EXPECTED_ROOT[cfg.data.name]})")

@@ -10,25 +10,24 @@ from .config import Config
 from .errors import SlamsError
 from .paths import atomic_path, project_root, resolve
 
-# (stage, notebook, implemented). Later stages arrive with their issues; until then the pipeline
-# says plainly that it cannot run them instead of pretending.
+# (stage, notebook), in the order they run
 STAGES = [
-    ("benchmark", "00_benchmark.ipynb", True),
-    ("semantic_encoder", "01_semantic_encoder.ipynb", True),
-    ("activation_maps", "02_activation_maps.ipynb", True),
-    ("cam_visualization", "03_cam_visualization.ipynb", True),
-    ("pseudo_labels", "04_pseudo_labels.ipynb", True),
-    ("segmentation", "05_segmentation.ipynb", True),
-    ("ablation", "06_ablation_tables.ipynb", False),
+    ("benchmark", "00_benchmark.ipynb"),
+    ("semantic_encoder", "01_semantic_encoder.ipynb"),
+    ("activation_maps", "02_activation_maps.ipynb"),
+    ("cam_visualization", "03_cam_visualization.ipynb"),
+    ("pseudo_labels", "04_pseudo_labels.ipynb"),
+    ("segmentation", "05_segmentation.ipynb"),
+    ("ablation", "06_ablation_tables.ipynb"),
 ]
-STAGE_NAMES = [name for name, _, _ in STAGES]
-NOTEBOOKS = {name: notebook for name, notebook, _ in STAGES}
-IMPLEMENTED = {name: ok for name, _, ok in STAGES}
+STAGE_NAMES = [name for name, _ in STAGES]
+NOTEBOOKS = dict(STAGES)
 
 
 def stage_hash(cfg: Config, stage: str) -> str:
     """What a stage's outputs depend on (the params it reads and, through them, the stages before it):
     the `params_hash` its summary.json is written with."""
+    from .stages.ablation import ablation_hash
     from .stages.activation_maps import maps_hash
     from .stages.benchmark import benchmark_hash
     from .stages.cam_visualization import cam_visualization_hash
@@ -39,6 +38,7 @@ def stage_hash(cfg: Config, stage: str) -> str:
         "benchmark": benchmark_hash, "semantic_encoder": semantic_encoder_hash,
         "activation_maps": maps_hash, "cam_visualization": cam_visualization_hash,
         "pseudo_labels": pseudo_labels_hash, "segmentation": segmentation_hash,
+        "ablation": ablation_hash,
     }[stage](cfg)
 
 
@@ -52,6 +52,7 @@ ARTIFACTS = {
     "pseudo_labels": ["affinity_slams.pt", "affinity_cam.pt", "slams/labels/done.json",
                       "cam/labels/done.json"],
     "segmentation": ["segmentation_slams.pt", "segmentation_cam.pt", "segmentation_full_supervision.pt"],
+    "ablation": [],   # its sub-runs' weights are reused by hash when it reruns
 }
 
 
@@ -76,8 +77,6 @@ def stage_function(stage: str):
     from . import stages
     if stage not in STAGE_NAMES:
         raise SlamsError(f"unknown stage {stage!r} (stages: {', '.join(STAGE_NAMES)}, or all)")
-    if not IMPLEMENTED[stage]:
-        raise SlamsError(f"stage {stage!r} is not implemented in this version of the kit yet")
     return getattr(stages, stage)
 
 
@@ -89,6 +88,8 @@ def run_notebook(stage: str, cfg: Config, params_file: str, overrides: dict) -> 
     if not source.is_file():
         raise SlamsError(f"notebook {source} is missing")
     target = cfg.run_dir / "notebooks" / notebook
+    # Gone until this run succeeds: a stage killed half-way (or failing) is never current next time.
+    target.unlink(missing_ok=True)
     with atomic_path(target) as tmp:
         try:
             papermill.execute_notebook(
@@ -108,11 +109,9 @@ def reproduce(cfg: Config, params_file: str, overrides: dict, skip=(), force: bo
     """Run every implemented stage notebook in order, skipping those whose outputs are current (same
     hash; `force` reruns them); one line per stage, a report at the end."""
     report = []
-    for stage, notebook, implemented in STAGES:
+    for stage, notebook in STAGES:
         if stage in skip:
             report.append({"stage": stage, "status": "skipped (--skip)"})
-        elif not implemented:
-            report.append({"stage": stage, "status": "not implemented yet"})
         elif not force and is_current(cfg, stage):
             report.append({"stage": stage, "status": "skipped (up to date)"})
         else:

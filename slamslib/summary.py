@@ -43,3 +43,18 @@ def read_summary(cfg: Config, stage: str, params_hash: str) -> dict:
         raise SlamsError(f"{path} was written under other params: rerun the {stage} stage "
                          f"(slams run {stage} --params ...)")
     return summary
+
+
+def is_timing(key: str) -> bool:
+    """Keys that measure the machine rather than the method (seconds, images per second)."""
+    return key.endswith("_s") or key == "seconds" or key.startswith("throughput")
+
+
+def without_timings(data):
+    """A summary (or any part of it) with every timing key removed, at any depth: what two runs of the
+    same params on the same machine must agree on exactly."""
+    if isinstance(data, dict):
+        return {k: without_timings(v) for k, v in data.items() if not is_timing(k)}
+    if isinstance(data, list):
+        return [without_timings(v) for v in data]
+    return data

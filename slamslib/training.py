@@ -99,7 +99,11 @@ def load_trained(cfg: Config, name: str, num_classes: int) -> Trained | None:
     path = weights_path(cfg, name)
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:   # torch raises several kinds for a damaged file
+        raise SlamsError(f"{path} is unreadable ({type(exc).__name__}); delete it to train {name} "
+                         "again") from None
     if state.get("params_hash") != weights_hash(cfg, name):
         return None
     model = build_network(cfg, name, num_classes)

@@ -79,6 +79,38 @@ def bar_table(table: pd.DataFrame, columns: list[str], title: str, ylabel: str, 
 
 
 
+def ablation_bars(runs: pd.DataFrame, rows: list[str], column: str, ylabel: str):
+    """One bar per ablation row at its mean over seeds, the std as an error bar, each seed a dot."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(rows) + 2), 3.6))
+    for x, row in enumerate(rows):
+        values = runs.loc[runs.row == row, column].to_numpy(float)
+        std = values.std(ddof=1) if len(values) > 1 else 0
+        ax.bar(x, values.mean(), yerr=std, capsize=3, color="C0" if x else "C1", alpha=0.8)
+        ax.plot(np.full(len(values), x), values, "k.", ms=4)
+    ax.set_xticks(range(len(rows)), rows, rotation=40, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title("ablation: mean ± std over seeds (dots: each seed)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(table: pd.DataFrame, title: str):
+    """A numeric table as coloured cells with their values (rows x columns as in the table)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(0.75 * table.shape[1] + 2.5, 0.35 * table.shape[0] + 1.5))
+    ax.imshow(table.to_numpy(float), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for (i, j), value in np.ndenumerate(table.to_numpy(float)):
+        ax.text(j, i, "" if np.isnan(value) else f"{value:.0f}", ha="center", va="center", fontsize=7,
+                color="w" if value < 60 else "k")
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=40, ha="right", fontsize=7)
+    ax.set_yticks(range(table.shape[0]), table.index, fontsize=7)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(logs: dict[str, pd.DataFrame], smooth: int = 20):
     """One panel per network: every loss term against the iteration (a running mean over `smooth`)."""
     plt = _pyplot()

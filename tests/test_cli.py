@@ -53,16 +53,11 @@ def test_bad_params_exit_2_with_one_sentence(capsys):
     assert err == "slams: error: params/smoke.yaml: unknown key 'data.nam' (did you mean 'data.name'?)"
 
 
-def test_a_stage_not_built_yet_says_so(capsys):
-    assert main(["run", "ablation", "--params", "params/smoke.yaml"]) == 2
-    assert "not implemented" in capsys.readouterr().err
-
-
 def test_later_stages_name_the_stage_they_wait_for(smoke_tree, tmp_path, capsys):
     _, root = smoke_tree
     args = ["--params", "params/smoke.yaml", "--set", f"data.root={root}", "--set", f"results_dir={tmp_path}"]
     for stage, missing in (("cam_visualization", "activation_maps"), ("pseudo_labels", "activation_maps"),
-                           ("segmentation", "pseudo_labels")):
+                           ("segmentation", "pseudo_labels"), ("ablation", "activation_maps")):
         assert main(["run", stage, *args]) == 2
         assert f"run the {missing} stage first" in capsys.readouterr().err
 

@@ -39,11 +39,12 @@ def test_a_failing_notebook_names_the_cell_and_leaves_no_trusted_copy(tmp_path):
     assert (notebooks / "00_benchmark.failed.ipynb").exists()
 
 
-def test_01_to_05_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
+def test_01_to_06_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
     _, root = smoke_tree
     overrides = {"data.root": str(root), "results_dir": str(tmp_path / "results")}
     for notebook in ("01_semantic_encoder.ipynb", "02_activation_maps.ipynb",
-                     "03_cam_visualization.ipynb", "04_pseudo_labels.ipynb", "05_segmentation.ipynb"):
+                     "03_cam_visualization.ipynb", "04_pseudo_labels.ipynb", "05_segmentation.ipynb",
+                     "06_ablation_tables.ipynb"):
         papermill.execute_notebook(f"notebooks/{notebook}", str(tmp_path / notebook), kernel_name="python3",
                                    parameters={"params_file": "params/smoke.yaml", "overrides": overrides},
                                    progress_bar=False)
@@ -91,3 +92,18 @@ def test_01_to_05_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
     assert written["miou"] == seg["metrics"]["seg_miou"]["slams"]
     assert {p.name for p in (run / "segmentation").glob("*.pt")} == {
         "segmentation_slams.pt", "segmentation_cam.pt", "segmentation_full_supervision.pt"}
+
+    # 06: the main table is the stages' own numbers; the ablation has every row, each over every seed
+    tables = json.loads((run / "ablation/summary.json").read_text())["metrics"]
+    assert tables["main"]["SLAMs"]["seed mIoU (seed split)"] == pytest.approx(summary["metrics"]["seed_miou"]["slams"], abs=1e-4)
+    assert tables["main"]["CAM"]["segmentation mIoU (val)"] == pytest.approx(seg["metrics"]["seg_miou"]["cam"], abs=1e-4)
+    assert tables["main"]["full supervision"]["segmentation mIoU (val)"] == pytest.approx(
+        seg["metrics"]["seg_miou"]["full_supervision"], abs=1e-4)
+    assert list(tables["ablation"]) == list(cfg.ablation.rows) and tables["seeds"] == [0, 1]
+    assert all(len(row["per_seed"]) == 2 for row in tables["ablation"].values())
+    markdown = (run / "ablation/tables.md").read_text()
+    assert "## Main comparison" in markdown and "| w/o L_con (consistency)" in markdown
+    assert {p.name for p in (run / "ablation/figures").glob("*.png")} == {
+        "main_comparison.png", "loss_ablation.png", "per_class_iou.png"}
+    executed = json.loads((tmp_path / "06_ablation_tables.ipynb").read_text())
+    assert sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", [])) == 3

@@ -1,0 +1,139 @@
+"""What each training of a params file costs at its scale, and so how long each stage takes.
+
+For every network the stages train (SE, CAM, activation net, affinity net, segmentation net), one
+training step on a batch of the params' crop size and batch size:
+- GFLOPs per training image, counted by torch.utils.flop_counter (forward + backward, every SE pass
+  of the activation net included), on any machine;
+- on a GPU: measured images/s (AMP as in params, SGD step included) and peak memory per process;
+- the training's time at the params' epochs and dataset size: from the measured rate on a GPU, else
+  from the FLOPs at an assumed effective rate (--assume-tflops), and the output says which.
+
+    python benchmarks/gpu_budget.py --params params/voc.yaml [--iterations 20] [--assume-tflops 40]
+
+Random tensors stand in for images, so neither data nor ImageNet weights are needed. Data loading,
+the CPU refinement of stage 04 and evaluation are not in these numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from slamslib.config import load_config
+from slamslib.engine import _optimizer, pick_device
+from slamslib.tasks import ActivationNetTask, AffinityTask, CamTask, SegmentationTask, SemanticEncoderTask
+from slamslib.training import build_network, train_config
+
+TRAIN_IMAGES = {"voc": 10_582, "coco": 82_783}
+NUM_CLASSES = {"voc": 21, "coco": 81}
+NETWORKS = ["semantic_encoder", "cam", "activation_net", "affinity_slams", "segmentation_slams"]
+
+
+def task_for(cfg, name: str, n: int):
+    net = build_network(cfg, name, n)
+    if name == "semantic_encoder":
+        return SemanticEncoderTask(net, cfg.semantic_encoder.reconstruction_weight)
+    if name == "cam":
+        return CamTask(net)
+    if name.startswith("affinity_"):
+        return AffinityTask(net, cfg.pseudo_labels.affinity.radius)
+    if name.startswith("segmentation_"):
+        return SegmentationTask(net)
+    return ActivationNetTask(net, build_network(cfg, "semantic_encoder", n).eval(), cfg.activation_net)
+
+
+def batch_for(name: str, size: int, crop: int, n: int, device):
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(size, 3, crop, crop, generator=generator)
+    valid = torch.ones(size, 1, crop, crop)
+    if name.startswith(("affinity_", "segmentation_")):
+        labels = torch.randint(0, n, (size, crop, crop), generator=generator)
+    else:   # one to three present categories
+        labels = torch.zeros(size, n - 1)
+        for row in labels:
+            row[torch.randperm(n - 1, generator=generator)[:int(torch.randint(1, 4, (1,)))]] = 1
+    return images.to(device), valid.to(device), labels.to(device)
+
+
+def flops_per_image(task, batch) -> float:
+    with FlopCounterMode(display=False) as counter:
+        task(*batch)["total"].backward()
+    task.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / batch[0].shape[0]
+
+
+def measure(task, batch, train, device, iterations: int) -> tuple[float, float]:
+    """(images/s, peak GiB) of full training steps on `device`."""
+    optimizer = _optimizer(task, train)
+    use_amp = device.type == "cuda" and train.amp
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    def step():
+        with torch.autocast(device.type, enabled=use_amp):
+            loss = task(*batch)["total"]
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    for _ in range(3):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.time()
+    for _ in range(iterations):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    rate = iterations * batch[0].shape[0] / (time.time() - started)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    return rate, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--params", default="params/voc.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--images", type=int, help="training images (default: the dataset's)")
+    parser.add_argument("--iterations", type=int, default=20, help="timed steps per network (GPU)")
+    parser.add_argument("--assume-tflops", type=float, default=40.0,
+                        help="effective training rate assumed without a GPU (TFLOP/s)")
+    parser.add_argument("--networks", nargs="+", default=NETWORKS)
+    args = parser.parse_args()
+    cfg = load_config(args.params, [*args.overrides, "backbone.pretrained=false"], check_data=False)
+    device = pick_device(cfg.device)
+    n = NUM_CLASSES.get(cfg.data.name, cfg.benchmark.num_classes + 1)
+    images = args.images or TRAIN_IMAGES.get(cfg.data.name, cfg.benchmark.train_aug_size)
+    processes = cfg.distributed.nproc_per_node
+    rows = []
+    for name in args.networks:
+        train = train_config(cfg, name)
+        per_process = max(1, train.batch_size // processes)
+        task = task_for(cfg, name, n).to(device).train()
+        gflops = flops_per_image(task, batch_for(name, min(per_process, 2), train.crop_size, n, device)) / 1e9
+        row = {"network": name, "crop": train.crop_size, "batch / process": per_process,
+               "epochs": train.epochs, "GFLOPs / train image": round(gflops, 1)}
+        if device.type == "cuda":
+            rate, peak = measure(task, batch_for(name, per_process, train.crop_size, n, device), train,
+                                 device, args.iterations)
+            row.update({"images/s (measured)": round(rate, 1), "peak GiB (measured)": round(peak, 2)})
+            total_rate, source = rate * processes, "measured"
+        else:
+            total_rate, source = args.assume_tflops * 1e12 / (gflops * 1e9), f"{args.assume_tflops:g} TFLOP/s assumed"
+        row[f"minutes for {images} images x epochs"] = round(train.epochs * images / total_rate / 60, 1)
+        row["rate from"] = source
+        rows.append(row)
+        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+        del task
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    print(f"\n{args.params} on {device} ({processes} process(es)):")
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The ablation's sub-runs: one per (row, training seed), each trained like stages 01-02 and scored on
+what a seed-mIoU table needs (maps of the seed split, threshold sweep, map 0, the SE's val mAP).
+
+A network that several sub-runs share (every loss row trains on the same SE) is trained once: trained
+weights go to a store named by their params hash (results/<run>/ablation/weights/) and are linked into
+every sub-run that needs them, also from the main run when the schedules match. Trainings run in
+`ablation.workers` spawned processes that split the CPU threads between them."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import Config, stable_hash
+from .data import build_dataset
+from .engine import pick_device
+from .evaluate import classification_map
+from .maps import evaluate_seeds, infer_split
+from .paths import resolve, write_json
+from .training import require, train_network, weights_hash, weights_path
+
+
+@dataclass(frozen=True)
+class SubRun:
+    row: str
+    seed: int
+    cfg: Config
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_.]+", "-", text.lower()).strip("-") or "row"
+
+
+def sub_runs(cfg: Config) -> list[SubRun]:
+    """Every (row, seed) of cfg.ablation as its own params: the main params, then the schedule, then
+    the row's overrides; seeds cfg.seed, cfg.seed + 1, ..."""
+    root = cfg.run_dir / "ablation" / "runs"
+    runs = []
+    for i, (row, overrides) in enumerate(cfg.ablation.rows.items()):
+        for seed in range(cfg.seed, cfg.seed + cfg.ablation.seeds):
+            fixed = {"seed": seed, "results_dir": str(root), "run_name": f"{i:02d}-{slug(row)}-seed{seed}",
+                     "data.root": str(resolve(cfg.data.root))}
+            sub = cfg.with_overrides({**cfg.ablation.schedule, **overrides, **fixed},
+                                     f"ablation.rows[{row!r}]")
+            runs.append(SubRun(row, seed, sub))
+    return runs
+
+
+def networks(cfg: Config) -> list[str]:
+    """What a sub-run trains, in order: the SE, the CAM when the AN starts from it, the AN."""
+    return ["semantic_encoder", *(["cam"] if cfg.activation_net.init_from == "cam" else []),
+            "activation_net"]
+
+
+def _link(source: Path, target: Path) -> None:
+    """target becomes source's content (a hard link where the file system allows), atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-link-{target.name}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def _share(cfg: Config, name: str, store: Path, main: Config) -> bool:
+    """Link weights trained under cfg's params for `name` into cfg's run (from the store, else from the
+    main run, which then seeds the store). False when none exist yet."""
+    stored = store / f"{name}-{weights_hash(cfg, name)}.pt"
+    if not stored.is_file():
+        if not _main_has(main, name, cfg):
+            return False
+        _link(weights_path(main, name), stored)
+    _link(stored, weights_path(cfg, name))
+    return True
+
+
+def _main_has(main: Config, name: str, cfg: Config) -> bool:
+    path = weights_path(main, name)
+    if not path.is_file():
+        return False
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return state.get("params_hash") == weights_hash(cfg, name)
+
+
+def _start(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _train(cfg_data: dict, name: str, num_classes: int, force: bool) -> str:
+    cfg = Config.model_validate(cfg_data)
+    train_network(cfg, name, num_classes, force=force, progress=False)
+    return name
+
+
+def _in_pool(jobs: list[tuple], function, workers: int, desc: str, progress: bool) -> list:
+    """function(*job) for every job, `workers` at a time in spawned processes (in this one for 1)."""
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress or not jobs, dynamic_ncols=True)
+    results = [None] * len(jobs)
+    if workers == 1 or len(jobs) <= 1:
+        for i, job in enumerate(jobs):
+            results[i] = function(*job)
+            bar.update()
+    else:
+        threads = max(1, torch.get_num_threads() // workers)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start, initargs=(threads,)) as pool:
+            futures = {pool.submit(function, *job): i for i, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update()
+    bar.close()
+    return results
+
+
+def train_all(cfg: Config, runs: list[SubRun], num_classes: int, progress: bool = True,
+              force: bool = False) -> dict:
+    """Train every network the sub-runs need, each distinct one (by params hash) once (`force`: even
+    where weights exist). Returns {network: number trained now}."""
+    store = cfg.run_dir / "ablation" / "weights"
+    trained = {}
+    for name in ("semantic_encoder", "cam", "activation_net"):
+        todo = {}
+        for run in runs:
+            if name in networks(run.cfg) and (force or not _share(run.cfg, name, store, cfg)):
+                todo.setdefault(weights_hash(run.cfg, name), run.cfg)
+        jobs = [(sub.to_dict(), name, num_classes, force) for sub in todo.values()]
+        _in_pool(jobs, _train, cfg.ablation.workers, f"ablation: train {name}", progress)
+        for digest, sub in todo.items():
+            _link(weights_path(sub, name), store / f"{name}-{digest}.pt")
+        for run in runs:
+            if name in networks(run.cfg):
+                _share(run.cfg, name, store, cfg)
+        trained[name] = len(todo)
+    return trained
+
+
+def result_key(cfg: Config) -> str:
+    return stable_hash([weights_hash(cfg, name) for name in networks(cfg)] + [cfg.hash("maps")])
+
+
+def evaluate_run(cfg_data: dict, num_classes: int, force: bool = False) -> dict:
+    """One sub-run's scores (cached in its activation_maps/ablation_result.json under result_key)."""
+    cfg = Config.model_validate(cfg_data)
+    out = cfg.stage_dir("activation_maps")
+    path = out / "ablation_result.json"
+    key = result_key(cfg)
+    if path.is_file() and not force:
+        cached = json.loads(path.read_text())
+        if cached.get("key") == key:
+            return cached
+    device = pick_device(cfg.device)
+    an = require(cfg, "activation_net", num_classes)
+    se = require(cfg, "semantic_encoder", num_classes)
+    seed_split = build_dataset(cfg, cfg.data.seed_split)
+    maps_dir = out / "maps" / "slams"
+    infer_split(an.model, "slams", seed_split, cfg.maps, maps_dir, device, key, cfg.maps.normalize,
+                progress=False, force=force)
+    seeds = evaluate_seeds(seed_split, maps_dir, cfg.maps.thresholds, with_background_map=True)
+    best = seeds["threshold"]
+    se_map, _ = classification_map(se.model, build_dataset(cfg, cfg.data.val_split), device, False)
+    result = {"key": key, "seed_miou": best["best"]["miou"], "threshold": best["best_threshold"],
+              "seed_miou_map0": seeds["background_map"]["miou"], "se_map": se_map,
+              "per_class_iou": [round(100 * float(v), 4) for v in np.asarray(best["best"]["iou"])],
+              "train_s": {"semantic_encoder": se.train_s, "activation_net": an.train_s}}
+    write_json(path, result)
+    return result
+
+
+def evaluate_all(cfg: Config, runs: list[SubRun], num_classes: int, progress: bool = True,
+                 force: bool = False) -> list[dict]:
+    jobs = [(run.cfg.to_dict(), num_classes, force) for run in runs]
+    results = _in_pool(jobs, evaluate_run, cfg.ablation.workers, "ablation: score seeds", progress)
+    return [{"row": run.row, "seed": run.seed, **result} for run, result in zip(runs, results)]

@@ -1,0 +1,60 @@
+"""The final report of `slams reproduce`: each stage's status and wall time, and its headline numbers
+read back from the summaries, printed and written to results/<run>/report.md."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from .config import Config
+from .paths import atomic_path
+
+
+def _pair(values: dict, keys=("slams", "cam")) -> str:
+    names = {"slams": "SLAMs", "cam": "CAM", "full_supervision": "full supervision"}
+    return ", ".join(f"{names.get(k, k)} {values[k]:.1f}" for k in keys if k in values)
+
+
+def headline(stage: str, m: dict) -> str:
+    """One line of what a stage measured (its summary's metrics)."""
+    if stage == "benchmark":
+        return ", ".join(f"{split} {n}" for split, n in m["images"].items()) + " images"
+    if stage == "semantic_encoder":
+        return f"presence mAP (val) {m['presence_map']:.1f}"
+    if stage in ("activation_maps", "cam_visualization"):
+        return "seed mIoU " + _pair(m["seed_miou"])
+    if stage == "pseudo_labels":
+        return "pseudo-label mIoU (rw + CRF) " + _pair({k: v["rw_crf"] for k, v in m["mask_miou"].items()})
+    if stage == "segmentation":
+        return ("val mIoU " + _pair(m["seg_miou"], ("slams", "cam", "full_supervision"))
+                + "; / full supervision " + ", ".join(f"{k} {v:.2f}"
+                                                       for k, v in m["ratio_to_full_supervision"].items()))
+    if stage == "ablation":
+        rows = m["ablation"]
+        full = next(iter(rows))
+        worst = min(rows, key=lambda r: rows[r]["seed_miou_mean"])
+        std = rows[full]["seed_miou_std"]
+        spread = f" ± {std:.1f}" if std is not None else ""
+        return (f"{full}: seed mIoU {rows[full]['seed_miou_mean']:.1f}{spread} over {len(m['seeds'])} seed(s); "
+                f"lowest row: {worst} {rows[worst]['seed_miou_mean']:.1f}")
+    return ""
+
+
+def build_report(cfg: Config, rows: list[dict]) -> pd.DataFrame:
+    table = []
+    for row in rows:
+        summary = cfg.stage_dir(row["stage"]) / "summary.json"
+        line = ""
+        if summary.is_file() and not row["status"].startswith("skipped (--skip"):
+            line = headline(row["stage"], json.loads(summary.read_text())["metrics"])
+        table.append({"stage": row["stage"], "status": row["status"],
+                      "seconds": row.get("seconds", ""), "headline": line})
+    return pd.DataFrame(table).set_index("stage")
+
+
+def write_report(cfg: Config, table: pd.DataFrame, total_s: float) -> str:
+    text = (f"# {cfg.run_name}: reproduce report\n\nStages run or skipped, wall time (s) and what each "
+            f"measured; {total_s / 60:.1f} min in all.\n\n{table.to_markdown()}\n")
+    with atomic_path(cfg.run_dir / "report.md") as tmp:
+        tmp.write_text(text)
+    return text
