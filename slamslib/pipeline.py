@@ -106,20 +106,24 @@ def run_notebook(stage: str, cfg: Config, params_file: str, overrides: dict) -> 
 
 
 def reproduce(cfg: Config, params_file: str, overrides: dict, skip=(), force: bool = False) -> list[dict]:
-    """Run every implemented stage notebook in order, skipping those whose outputs are current (same
-    hash; `force` reruns them); one line per stage, a report at the end."""
-    report = []
+    """Run the stage notebooks in order, skipping those whose outputs are current (same hash; `force`
+    reruns them). Once a stage runs, every later one runs too: its tables and figures were made from
+    the earlier outputs, which may now differ (on another machine, say), and each stage still reuses
+    weights, maps and labels trained under the same params. One line per stage; returns the report."""
+    report, reran = [], None
     for stage, notebook in STAGES:
         if stage in skip:
             report.append({"stage": stage, "status": "skipped (--skip)"})
-        elif not force and is_current(cfg, stage):
+        elif not force and reran is None and is_current(cfg, stage):
             report.append({"stage": stage, "status": "skipped (up to date)"})
         else:
+            why = f" ({reran} reran)" if reran and not force and is_current(cfg, stage) else ""
             started = time.time()
-            print(f"[{stage}] running {notebook} ...", flush=True)
+            print(f"[{stage}] running {notebook}{why} ...", flush=True)
             out = run_notebook(stage, cfg, params_file, overrides)
             report.append({"stage": stage, "status": "ran", "seconds": round(time.time() - started, 1),
                            "notebook": str(out)})
+            reran = reran or stage
         print(f"[{stage}] {report[-1]['status']}"
               + (f" in {report[-1]['seconds']} s" if "seconds" in report[-1] else ""), flush=True)
     return report
