@@ -24,10 +24,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from slamslib.config import load_config
 from slamslib.engine import _optimizer, pick_device
+from slamslib.maps import multiscale_maps
 from slamslib.tasks import ActivationNetTask, AffinityTask, CamTask, SegmentationTask, SemanticEncoderTask
 from slamslib.training import build_network, train_config
 
 TRAIN_IMAGES = {"voc": 10_582, "coco": 82_783}
+VAL_IMAGES = {"voc": 1_449, "coco": 40_504}
+IMAGE_SIZE = {"voc": (375, 500), "coco": (480, 640)}    # a typical image, (height, width)
 NUM_CLASSES = {"voc": 21, "coco": 81}
 NETWORKS = ["semantic_encoder", "cam", "activation_net", "affinity_slams", "segmentation_slams"]
 
@@ -63,6 +66,14 @@ def flops_per_image(task, batch) -> float:
         task(*batch)["total"].backward()
     task.zero_grad(set_to_none=True)
     return counter.get_total_flops() / batch[0].shape[0]
+
+
+def inference_flops(model, scales_cfg, size, device) -> float:
+    """FLOPs of one image's multi-scale (+ flip) inference, as the maps and the evaluation run it."""
+    image = torch.randint(0, 256, (*size, 3), dtype=torch.uint8).numpy()
+    with FlopCounterMode(display=False) as counter:
+        multiscale_maps(model.eval(), [image], scales_cfg, device)
+    return counter.get_total_flops()
 
 
 def measure(task, batch, train, device, iterations: int) -> tuple[float, float]:
@@ -131,6 +142,19 @@ def main() -> None:
         del task
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    size = IMAGE_SIZE.get(cfg.data.name, (cfg.benchmark.max_size, cfg.benchmark.max_size))
+    val = VAL_IMAGES.get(cfg.data.name, cfg.benchmark.val_size)
+    inference = [("maps, activation_net", "activation_net", cfg.maps, images),
+                 ("maps, cam", "cam", cfg.maps, images),
+                 ("val prediction, per segmentation net", "segmentation_slams", cfg.segmentation.eval, val)]
+    for label, name, scales_cfg, count in inference:
+        gflops = inference_flops(build_network(cfg, name, n).to(device), scales_cfg, size, device) / 1e9
+        rows.append({"network": label, "crop": f"{size[1]}x{size[0]}", "batch / process": "",
+                     "epochs": "", "GFLOPs / train image": f"{gflops:.1f} (inference)",
+                     f"minutes for {images} images x epochs": round(
+                         count * gflops * 1e9 / (args.assume_tflops * 1e12 * processes) / 60, 1),
+                     "rate from": f"{args.assume_tflops:g} TFLOP/s assumed, {count} images"})
+        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
     print(f"\n{args.params} on {device} ({processes} process(es)):")
     print(pd.DataFrame(rows).to_string(index=False))
 

@@ -14,6 +14,7 @@ import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -87,10 +88,14 @@ def _share(cfg: Config, name: str, store: Path, main: Config) -> bool:
 
 def _main_has(main: Config, name: str, cfg: Config) -> bool:
     path = weights_path(main, name)
-    if not path.is_file():
-        return False
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return state.get("params_hash") == weights_hash(cfg, name)
+    return path.is_file() and _stored_hash(path, path.stat().st_mtime_ns) == weights_hash(cfg, name)
+
+
+@lru_cache(maxsize=None)
+def _stored_hash(path: Path, mtime_ns: int) -> str | None:
+    """The params hash a weights file was trained under (read once per file version: at paper scale
+    a file is hundreds of MB)."""
+    return torch.load(path, map_location="cpu", weights_only=False).get("params_hash")
 
 
 def _start(threads: int) -> None:
@@ -113,12 +118,20 @@ def _in_pool(jobs: list[tuple], function, workers: int, desc: str, progress: boo
             bar.update()
     else:
         threads = max(1, torch.get_num_threads() // workers)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start, initargs=(threads,)) as pool:
-            futures = {pool.submit(function, *job): i for i, job in enumerate(jobs)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update()
+        quiet = os.environ.get("TQDM_DISABLE")
+        os.environ["TQDM_DISABLE"] = "1"   # inherited by the workers: this bar is the only one
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_start, initargs=(threads,)) as pool:
+                futures = {pool.submit(function, *job): i for i, job in enumerate(jobs)}
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    bar.update()
+        finally:
+            if quiet is None:
+                os.environ.pop("TQDM_DISABLE")
+            else:
+                os.environ["TQDM_DISABLE"] = quiet
     bar.close()
     return results
 
