@@ -4,14 +4,17 @@ For every network the stages train (SE, CAM, activation net, affinity net, segme
 training step on a batch of the params' crop size and batch size:
 - GFLOPs per training image, counted by torch.utils.flop_counter (forward + backward, every SE pass
   of the activation net included), on any machine;
+- memory per process, estimated on any machine from the tensors the step saves for its backward
+  pass (halved under AMP) plus weights, gradients and momentum — a lower bound;
 - on a GPU: measured images/s (AMP as in params, SGD step included) and peak memory per process;
 - the training's time at the params' epochs and dataset size: from the measured rate on a GPU, else
   from the FLOPs at an assumed effective rate (--assume-tflops), and the output says which.
 
     python benchmarks/gpu_budget.py --params params/voc.yaml [--iterations 20] [--assume-tflops 40]
 
-Random tensors stand in for images, so neither data nor ImageNet weights are needed. Data loading,
-the CPU refinement of stage 04 and evaluation are not in these numbers.
+Then the FLOPs of multi-scale inference (the maps of stage 02, val prediction of stage 05) on a
+typical image. Random tensors stand in for images, so neither data nor ImageNet weights are needed.
+Data loading and the CPU refinement of stage 04 are not in these numbers.
 """
 from __future__ import annotations
 
@@ -25,27 +28,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from slamslib.config import load_config
 from slamslib.engine import _optimizer, pick_device
 from slamslib.maps import multiscale_maps
-from slamslib.tasks import ActivationNetTask, AffinityTask, CamTask, SegmentationTask, SemanticEncoderTask
-from slamslib.training import build_network, train_config
+from slamslib.training import build_network, build_task, train_config
 
 TRAIN_IMAGES = {"voc": 10_582, "coco": 82_783}
 VAL_IMAGES = {"voc": 1_449, "coco": 40_504}
 IMAGE_SIZE = {"voc": (375, 500), "coco": (480, 640)}    # a typical image, (height, width)
 NUM_CLASSES = {"voc": 21, "coco": 81}
 NETWORKS = ["semantic_encoder", "cam", "activation_net", "affinity_slams", "segmentation_slams"]
-
-
-def task_for(cfg, name: str, n: int):
-    net = build_network(cfg, name, n)
-    if name == "semantic_encoder":
-        return SemanticEncoderTask(net, cfg.semantic_encoder.reconstruction_weight)
-    if name == "cam":
-        return CamTask(net)
-    if name.startswith("affinity_"):
-        return AffinityTask(net, cfg.pseudo_labels.affinity.radius)
-    if name.startswith("segmentation_"):
-        return SegmentationTask(net)
-    return ActivationNetTask(net, build_network(cfg, "semantic_encoder", n).eval(), cfg.activation_net)
 
 
 def batch_for(name: str, size: int, crop: int, n: int, device):
@@ -61,11 +50,34 @@ def batch_for(name: str, size: int, crop: int, n: int, device):
     return images.to(device), valid.to(device), labels.to(device)
 
 
-def flops_per_image(task, batch) -> float:
+def count_step(task, batch) -> tuple[float, float]:
+    """(FLOPs, bytes of tensors saved for the backward pass) per image of one training step, counted:
+    the saved tensors are what a training holds at its peak besides weights, gradients and momentum."""
+    storages = {}
+    weights = {p.untyped_storage().data_ptr() for p in task.parameters()}   # counted apart
+
+    def keep(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
     with FlopCounterMode(display=False) as counter:
-        task(*batch)["total"].backward()
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+            loss = task(*batch)["total"]
+        loss.backward()
     task.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / batch[0].shape[0]
+    size = batch[0].shape[0]
+    return counter.get_total_flops() / size, sum(storages.values()) / size
+
+
+def estimated_peak_gib(task, saved_per_image: float, per_process: int, amp: bool) -> float:
+    """Saved activations of a process's batch (about half the bytes under AMP) plus the trainable
+    weights, their gradients and SGD momentum (fp32), plus any frozen weights."""
+    trainable = sum(p.numel() for p in task.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in task.parameters() if not p.requires_grad)
+    activations = saved_per_image * per_process * (0.5 if amp else 1.0)
+    return (activations + 4 * (3 * trainable + frozen)) / 2**30
 
 
 def inference_flops(model, scales_cfg, size, device) -> float:
@@ -124,10 +136,13 @@ def main() -> None:
     for name in args.networks:
         train = train_config(cfg, name)
         per_process = max(1, train.batch_size // processes)
-        task = task_for(cfg, name, n).to(device).train()
-        gflops = flops_per_image(task, batch_for(name, min(per_process, 2), train.crop_size, n, device)) / 1e9
+        judge = build_network(cfg, "semantic_encoder", n).eval()   # untrained: the cost is the same
+        task = build_task(cfg, name, n, judge).to(device).train()
+        flops, saved = count_step(task, batch_for(name, min(per_process, 2), train.crop_size, n, device))
+        gflops = flops / 1e9
         row = {"network": name, "crop": train.crop_size, "batch / process": per_process,
-               "epochs": train.epochs, "GFLOPs / train image": round(gflops, 1)}
+               "epochs": train.epochs, "GFLOPs / train image": round(gflops, 1),
+               "GiB / process (estimated)": round(estimated_peak_gib(task, saved, per_process, train.amp), 1)}
         if device.type == "cuda":
             rate, peak = measure(task, batch_for(name, per_process, train.crop_size, n, device), train,
                                  device, args.iterations)

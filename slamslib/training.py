@@ -113,7 +113,9 @@ def load_trained(cfg: Config, name: str, num_classes: int) -> Trained | None:
     return Trained(name, model.eval(), log, state.get("images_per_s", 0.0), state.get("train_s", 0.0), path)
 
 
-def _task(cfg: Config, name: str, num_classes: int):
+def build_task(cfg: Config, name: str, num_classes: int, judge: torch.nn.Module | None = None):
+    """Network `name` with its loss. The activation net is judged by `judge`, by default the trained
+    SE of these params (and then warm-started as activation_net.init_from says)."""
     net = build_network(cfg, name, num_classes)
     if name == "semantic_encoder":
         return SemanticEncoderTask(net, cfg.semantic_encoder.reconstruction_weight)
@@ -123,13 +125,14 @@ def _task(cfg: Config, name: str, num_classes: int):
         return AffinityTask(net, cfg.pseudo_labels.affinity.radius)
     if name.startswith("segmentation_"):
         return SegmentationTask(net)
-    se = require(cfg, "semantic_encoder", num_classes)
-    if cfg.activation_net.init_from != "none":
-        source = require(cfg, cfg.activation_net.init_from, num_classes)
-        net.backbone.load_state_dict(source.model.backbone.state_dict())
-        if cfg.activation_net.init_from == "semantic_encoder":   # the same embedding head, too
-            net.head.load_state_dict(source.model.head.state_dict())
-    return ActivationNetTask(net, se.model, cfg.activation_net)
+    if judge is None:
+        judge = require(cfg, "semantic_encoder", num_classes).model
+        if cfg.activation_net.init_from != "none":
+            source = require(cfg, cfg.activation_net.init_from, num_classes)
+            net.backbone.load_state_dict(source.model.backbone.state_dict())
+            if cfg.activation_net.init_from == "semantic_encoder":   # the same embedding head, too
+                net.head.load_state_dict(source.model.head.state_dict())
+    return ActivationNetTask(net, judge, cfg.activation_net)
 
 
 def require(cfg: Config, name: str, num_classes: int) -> Trained:
@@ -192,13 +195,18 @@ def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
         cached = load_trained(cfg, name, num_classes)
         if cached is not None:
             return cached
+    per_process = train_config(cfg, name).batch_size // cfg.distributed.nproc_per_node
+    if name.startswith("segmentation_") and cfg.segmentation.head == "aspp_v3" and per_process < 2:
+        raise SlamsError(f"segmentation.train.batch_size gives {per_process} image(s) per process; the "
+                         "aspp_v3 head's image-pooling BatchNorm needs at least 2 (raise batch_size, use "
+                         "fewer processes, or head: aspp_v2)")
     under_torchrun = "LOCAL_RANK" in os.environ
     if cfg.distributed.nproc_per_node > 1 and not under_torchrun:
         launch_torchrun(cfg, name)
         return require(cfg, name, num_classes)
     train = train_config(cfg, name)
     dataset = _dataset(cfg, name, train)
-    task = _task(cfg, name, num_classes)
+    task = build_task(cfg, name, num_classes)
     result = fit(task, train, dataset, weights_path(cfg, name).parent, name, cfg.seed,
                  weights_hash(cfg, name), pick_device(cfg.device), cfg.data.num_workers,
                  stop_after=stop_after, progress=progress)

@@ -69,8 +69,10 @@ def cam_visualization(cfg: Config, force: bool = False, progress: bool = True) -
                                             figures / "seed_miou_vs_t.png")
     report.figures["per_class"] = viz.save(viz.bar_table(per_class, list(METHODS), "seed IoU per category",
                                                          "IoU (%)", (0, 100)), figures / "seed_iou_per_class.png")
+    # the largest figure of the kit (an image and two maps per labelled category): a lower dpi keeps
+    # the executed notebook small enough to render on a repository page
     report.figures["maps"] = viz.save(class_maps(split, maps_root, cfg.visualization.examples, names),
-                                      figures / "maps_per_class.png")
+                                      figures / "maps_per_class.png", dpi=70)
     metrics = {
         "failure_modes": {m: modes[m].round(4).replace({np.nan: None}).to_dict(orient="index") for m in METHODS},
         "seed_miou": {m: errors.loc[m, "seed_miou"] for m in METHODS},
