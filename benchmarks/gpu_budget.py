@@ -138,7 +138,7 @@ def main() -> None:
         per_process = max(1, train.batch_size // processes)
         judge = build_network(cfg, "semantic_encoder", n).eval()   # untrained: the cost is the same
         task = build_task(cfg, name, n, judge).to(device).train()
-        flops, saved = count_step(task, batch_for(name, min(per_process, 2), train.crop_size, n, device))
+        flops, saved = count_step(task, batch_for(name, 2, train.crop_size, n, device))   # BatchNorm needs 2
         gflops = flops / 1e9
         row = {"network": name, "crop": train.crop_size, "batch / process": per_process,
                "epochs": train.epochs, "GFLOPs / train image": round(gflops, 1),

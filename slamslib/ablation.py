@@ -26,7 +26,8 @@ from .data import build_dataset
 from .engine import pick_device
 from .evaluate import classification_map
 from .maps import evaluate_seeds, infer_split
-from .paths import resolve, write_json
+from .errors import SlamsError
+from .paths import write_json
 from .training import require, train_network, weights_hash, weights_path
 
 
@@ -48,8 +49,7 @@ def sub_runs(cfg: Config) -> list[SubRun]:
     runs = []
     for i, (row, overrides) in enumerate(cfg.ablation.rows.items()):
         for seed in range(cfg.seed, cfg.seed + cfg.ablation.seeds):
-            fixed = {"seed": seed, "results_dir": str(root), "run_name": f"{i:02d}-{slug(row)}-seed{seed}",
-                     "data.root": str(resolve(cfg.data.root))}
+            fixed = {"seed": seed, "results_dir": str(root), "run_name": f"{i:02d}-{slug(row)}-seed{seed}"}
             sub = cfg.with_overrides({**cfg.ablation.schedule, **overrides, **fixed},
                                      f"ablation.rows[{row!r}]")
             runs.append(SubRun(row, seed, sub))
@@ -112,21 +112,30 @@ def _in_pool(jobs: list[tuple], function, workers: int, desc: str, progress: boo
     """function(*job) for every job, `workers` at a time in spawned processes (in this one for 1)."""
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress or not jobs, dynamic_ncols=True)
     results = [None] * len(jobs)
+    threads = max(1, torch.get_num_threads() // workers)   # the same in a worker and here
     if workers == 1 or len(jobs) <= 1:
-        for i, job in enumerate(jobs):
-            results[i] = function(*job)
-            bar.update()
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            for i, job in enumerate(jobs):
+                results[i] = function(*job)
+                bar.update()
+        finally:
+            torch.set_num_threads(before)
     else:
-        threads = max(1, torch.get_num_threads() // workers)
         quiet = os.environ.get("TQDM_DISABLE")
         os.environ["TQDM_DISABLE"] = "1"   # inherited by the workers: this bar is the only one
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_start, initargs=(threads,)) as pool:
                 futures = {pool.submit(function, *job): i for i, job in enumerate(jobs)}
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    bar.update()
+                try:
+                    for future in as_completed(futures):
+                        results[futures[future]] = future.result()
+                        bar.update()
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)   # do not train the queued jobs first
+                    raise
         finally:
             if quiet is None:
                 os.environ.pop("TQDM_DISABLE")
@@ -136,10 +145,19 @@ def _in_pool(jobs: list[tuple], function, workers: int, desc: str, progress: boo
     return results
 
 
+def check_workers(cfg: Config) -> None:
+    if cfg.ablation.workers > 1 and (cfg.distributed.nproc_per_node > 1
+                                     or pick_device(cfg.device).type != "cpu"):
+        raise SlamsError(f"ablation.workers is {cfg.ablation.workers}: sub-runs in parallel are for CPUs; "
+                         "on a GPU or under torchrun they would share one device or one rendezvous "
+                         "(set ablation.workers: 1)")
+
+
 def train_all(cfg: Config, runs: list[SubRun], num_classes: int, progress: bool = True,
               force: bool = False) -> dict:
     """Train every network the sub-runs need, each distinct one (by params hash) once (`force`: even
     where weights exist). Returns {network: number trained now}."""
+    check_workers(cfg)
     store = cfg.run_dir / "ablation" / "weights"
     trained = {}
     for name in ("semantic_encoder", "cam", "activation_net"):

@@ -279,6 +279,14 @@ class AblationConfig(Section):
                          "CPU threads (keep 1 on one GPU)")
 
     @model_validator(mode="after")
+    def _first_row_is_the_full_model(self):
+        first, overrides = next(iter(self.rows.items()))
+        if overrides:
+            raise ValueError(f"the first row ({first!r}) is the full model every row is compared with: "
+                             "its overrides must be {} (put schedule changes in ablation.schedule)")
+        return self
+
+    @model_validator(mode="after")
     def _rows_change_only_training(self):
         for where, overrides in [("schedule", self.schedule),
                                  *((f"rows[{name!r}]", o) for name, o in self.rows.items())]:

@@ -117,7 +117,11 @@ def reproduce(cfg: Config, params_file: str, overrides: dict, skip=(), force: bo
         elif not force and reran is None and is_current(cfg, stage):
             report.append({"stage": stage, "status": "skipped (up to date)"})
         else:
-            why = f" ({reran} reran)" if reran and not force and is_current(cfg, stage) else ""
+            why = f" ({reran} reran)" if reran and not force else ""
+            # the later stages' notebooks go too: until they rerun, their tables come from old outputs
+            # (also when this run is killed before it reaches them)
+            for later in STAGE_NAMES[STAGE_NAMES.index(stage) + 1:]:
+                (cfg.run_dir / "notebooks" / NOTEBOOKS[later]).unlink(missing_ok=True)
             started = time.time()
             print(f"[{stage}] running {notebook}{why} ...", flush=True)
             out = run_notebook(stage, cfg, params_file, overrides)

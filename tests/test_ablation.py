@@ -9,7 +9,7 @@ from slamslib.ablation import evaluate_all, sub_runs, train_all
 from slamslib.config import load_config
 from slamslib.errors import SlamsError
 from slamslib.stages.ablation import ablation_table
-from slamslib.training import train_network, weights_path
+from slamslib.training import train_network, weights_hash, weights_path
 
 ROWS = {"full model": {}, "w/o L_fg": {"activation_net.losses.fg": 0}, "tau 0": {"semantic_encoder.tau": 0}}
 
@@ -25,23 +25,42 @@ def test_sub_runs_apply_schedule_then_row_on_consecutive_seeds(tmp_path):
         assert run.cfg.semantic_encoder.tau == (0 if run.row == "tau 0" else 3.0)   # the row wins
         assert run.cfg.activation_net.losses.fg == (0 if run.row == "w/o L_fg" else 1.0)
         assert run.cfg.run_dir.parent == cfg.run_dir / "ablation" / "runs"
-        assert run.cfg.data.root.is_absolute()          # sub-runs read the main run's data
+        assert run.cfg.data.root == cfg.data.root          # sub-runs read the main run's data
     assert len({r.cfg.run_dir for r in runs}) == len(runs)
+
+
+def test_a_sub_run_on_the_main_schedule_has_the_main_runs_weights_hashes():
+    """So seed 0's full-model row reuses the main run's networks (params/smoke.yaml's root is relative)."""
+    cfg = load_config("params/smoke.yaml", {"ablation.rows": ROWS, "ablation.schedule": {}})
+    full = next(r for r in sub_runs(cfg) if r.row == "full model" and r.seed == cfg.seed)
+    for name in ("semantic_encoder", "activation_net"):
+        assert weights_hash(full.cfg, name) == weights_hash(cfg, name)
+    other = next(r for r in sub_runs(cfg) if r.row == "tau 0" and r.seed == cfg.seed)
+    assert weights_hash(other.cfg, "semantic_encoder") != weights_hash(cfg, "semantic_encoder")
+
+
+def test_the_first_row_is_the_full_model_and_gpus_train_one_sub_run_at_a_time(tmp_path):
+    with pytest.raises(SlamsError, match=r"the first row \('w/o L_fg'\) is the full model"):
+        load_config("params/smoke.yaml", {"ablation.rows": {"w/o L_fg": {"activation_net.losses.fg": 0}}})
+    cfg = load_config("params/smoke.yaml", {"ablation.workers": 2, "distributed.nproc_per_node": 2,
+                                            "results_dir": str(tmp_path)})
+    with pytest.raises(SlamsError, match="ablation.workers is 2: sub-runs in parallel are for CPUs"):
+        train_all(cfg, sub_runs(cfg), 5, progress=False)
 
 
 def test_a_row_may_not_change_the_data_or_seed_and_a_bad_key_names_the_row():
     with pytest.raises(SlamsError, match=r"ablation.rows\['x'\] may not override 'benchmark.seed'"):
-        load_config("params/smoke.yaml", {"ablation.rows": {"x": {"benchmark.seed": 3}}})
+        load_config("params/smoke.yaml", {"ablation.rows": {"full": {}, "x": {"benchmark.seed": 3}}})
     with pytest.raises(SlamsError, match=r"ablation.rows\['x'\]: unknown key 'activation_net.losses.fgg' "
                                          r"\(did you mean 'activation_net.losses.fg'\?\)"):
-        load_config("params/smoke.yaml", {"ablation.rows": {"x": {"activation_net.losses.fgg": 0}}})
+        load_config("params/smoke.yaml", {"ablation.rows": {"full": {}, "x": {"activation_net.losses.fgg": 0}}})
     with pytest.raises(SlamsError, match=r"ablation.schedule: unknown key"):
         load_config("params/smoke.yaml", {"ablation.schedule": {"maps.scale": [1.0]}})
     with pytest.raises(SlamsError, match=r"ablation.rows\['x'\]: activation_net.losses.fg: .*number"):
-        load_config("params/smoke.yaml", {"ablation.rows": {"x": {"activation_net.losses.fg": "off"}}})
+        load_config("params/smoke.yaml", {"ablation.rows": {"full": {}, "x": {"activation_net.losses.fg": "off"}}})
     # a rule between values only the sub-run breaks: the params load, the ablation names the row
     only_fg = {f"activation_net.losses.{k}": 0 for k in ("sem", "bg", "reg", "con")}
-    cfg = load_config("params/smoke.yaml", {**only_fg, "ablation.rows": {"w/o fg": {"activation_net.losses.fg": 0}}})
+    cfg = load_config("params/smoke.yaml", {**only_fg, "ablation.rows": {"full": {}, "w/o fg": {"activation_net.losses.fg": 0}}})
     with pytest.raises(SlamsError, match=r"ablation.rows\['w/o fg'\]: .*at least one loss weight"):
         sub_runs(cfg)
 
