@@ -222,7 +222,7 @@ def launch_torchrun(cfg: Config, name: str) -> None:
     data["results_dir"] = str(cfg.run_dir.parent)
     data["data"]["root"] = str(resolve(cfg.data.root))
     with atomic_path(params) as tmp:
-        tmp.write_text(yaml.safe_dump(data))
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False))   # ablation rows keep their order
     command = [sys.executable, "-m", "torch.distributed.run",
                f"--nproc_per_node={cfg.distributed.nproc_per_node}", *cfg.distributed.torchrun_args,
                "-m", "slamslib.worker", str(params), name]
