@@ -120,9 +120,9 @@ def ablation(cfg: Config, force: bool = False, progress: bool = True) -> Ablatio
     trained = train_all(cfg, runs, len(names), progress, force)
     runs_table = pd.DataFrame(evaluate_all(cfg, runs, len(names), progress, force))
     table = ablation_table(runs_table, cfg)
-    row_per_class = pd.DataFrame({row: np.mean([r for r in group.per_class_iou], axis=0)
-                                  for row, group in runs_table.groupby("row", sort=False)},
-                                 index=list(names))
+    by_row = dict(list(runs_table.groupby("row", sort=False)))
+    row_per_class = pd.DataFrame({row: np.mean(list(group.per_class_iou), axis=0)
+                                  for row, group in by_row.items()}, index=list(names))
     main_per_class = main_per_class.reindex(list(names))
     per_class = pd.concat([main_per_class, row_per_class], axis=1)
 
@@ -149,9 +149,9 @@ def ablation(cfg: Config, force: bool = False, progress: bool = True) -> Ablatio
         "main": main.round(4).replace({np.nan: None}).to_dict(orient="index"),
         "ablation": {row: {"seed_miou_mean": float(r["mean"]),
                            "seed_miou_std": None if np.isnan(r["std"]) else float(r["std"]),
-                           "per_seed": [float(v) for v in runs_table[runs_table.row == row].seed_miou],
-                           "seed_miou_map0_mean": float(runs_table[runs_table.row == row].seed_miou_map0.mean()),
-                           "se_map_mean": float(runs_table[runs_table.row == row].se_map.mean())}
+                           "per_seed": [float(v) for v in by_row[row].seed_miou],
+                           "seed_miou_map0_mean": float(by_row[row].seed_miou_map0.mean()),
+                           "se_map_mean": float(by_row[row].se_map.mean())}
                      for row, r in table.iterrows()},
         "seeds": [int(s) for s in sorted(runs_table.seed.unique())],
     }
