@@ -243,6 +243,9 @@ class SegmentationConfig(Section):
     atrous_rates: list[int] = Field([12, 24, 36], min_length=1, description="ASPP dilations "
                                     "(DeepLabV2 uses 6, 12, 18, 24)")
     aspp_channels: int = Field(256, ge=8, description="aspp_v3: the head's width")
+    init_from: Literal["none", "semantic_encoder", "cam"] = Field(
+        "none", description="warm-start the backbone from this run's network trained on image labels "
+        "(the benchmark's stand-in for ImageNet weights); none keeps backbone.pretrained's")
     train: TrainConfig = TrainConfig(epochs=5, batch_size=16, lr=0.01)
     eval: SegmentationEvalConfig = SegmentationEvalConfig()
     crf: CrfConfig = CrfConfig()

@@ -58,14 +58,19 @@ ARTIFACTS = {
 
 def is_current(cfg: Config, stage: str) -> bool:
     """True when the stage's summary was written under today's hash, its executed notebook exists (a
-    notebook that failed after its summary was written is renamed *.failed.ipynb: not current), and so
-    do the weights, maps or labels it leaves (and, for the embedded benchmark, the data)."""
+    notebook that failed after its summary was written is renamed *.failed.ipynb: not current) and is
+    newer than the summaries of this stage and the earlier ones (a stage rerun from the console or an
+    interactive notebook leaves the executed copy behind), and the weights, maps or labels it leaves
+    exist (and, for the embedded benchmark, the data)."""
     summary = cfg.stage_dir(stage) / "summary.json"
-    needed = [summary, cfg.run_dir / "notebooks" / NOTEBOOKS[stage],
-              *(cfg.stage_dir(stage) / name for name in ARTIFACTS[stage])]
+    notebook = cfg.run_dir / "notebooks" / NOTEBOOKS[stage]
+    needed = [summary, notebook, *(cfg.stage_dir(stage) / name for name in ARTIFACTS[stage])]
     if stage == "benchmark" and cfg.data.name == "synthetic":
         needed.append(resolve(cfg.data.root) / "benchmark.json")
     if not all(path.is_file() for path in needed):
+        return False
+    upstream = (cfg.stage_dir(name) / "summary.json" for name in STAGE_NAMES[:STAGE_NAMES.index(stage) + 1])
+    if any(path.stat().st_mtime_ns > notebook.stat().st_mtime_ns for path in upstream if path.is_file()):
         return False
     try:
         return json.loads(summary.read_text()).get("params_hash") == stage_hash(cfg, stage)

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 import yaml
 
-from .config import Config
+from .config import Config, stable_hash
 from .data import build_dataset
 from .data.transforms import LabelledImages, TrainImages
 from .data.voc import read_label_png
@@ -35,7 +35,7 @@ from .tasks import ActivationNetTask, AffinityTask, CamTask, SegmentationTask, S
 PSEUDO_LABELS = ("pseudo_labels.unsure", "pseudo_labels.affinity", "pseudo_labels.random_walk",
                  "pseudo_labels.crf")
 SEGMENTATION_WEIGHTS = ("segmentation.head", "segmentation.atrous_rates", "segmentation.aspp_channels",
-                        "segmentation.train")
+                        "segmentation.init_from", "segmentation.train")
 # network -> (stage folder, params sections its weights depend on)
 NETWORKS = {
     "semantic_encoder": ("semantic_encoder", ("seed", "data", "benchmark", "backbone", "semantic_encoder")),
@@ -69,7 +69,16 @@ class Trained:
 
 
 def weights_hash(cfg: Config, name: str) -> str:
-    return cfg.hash(*NETWORKS[name][1])
+    own = cfg.hash(*NETWORKS[name][1])
+    source = warm_start_source(cfg, name)
+    return own if source is None else stable_hash([own, weights_hash(cfg, source)])
+
+
+def warm_start_source(cfg: Config, name: str) -> str | None:
+    """The trained network whose backbone `name` starts from, if any."""
+    if name.startswith("segmentation_") and cfg.segmentation.init_from != "none":
+        return cfg.segmentation.init_from
+    return None
 
 
 def weights_path(cfg: Config, name: str) -> Path:
@@ -124,6 +133,9 @@ def build_task(cfg: Config, name: str, num_classes: int, judge: torch.nn.Module 
     if name.startswith("affinity_"):
         return AffinityTask(net, cfg.pseudo_labels.affinity.radius)
     if name.startswith("segmentation_"):
+        source = warm_start_source(cfg, name)
+        if source is not None:
+            net.backbone.load_state_dict(require(cfg, source, num_classes).model.backbone.state_dict())
         return SegmentationTask(net)
     if judge is None:
         judge = require(cfg, "semantic_encoder", num_classes).model

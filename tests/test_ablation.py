@@ -102,3 +102,13 @@ def test_ablation_table_mean_std_delta_and_noise_by_hand():
     assert table.loc["b", "per seed"] == "11.0 / 13.0 / 15.0"
     assert table.loc["a", "changes"] == "activation_net.losses.fg=0"
     assert np.isclose(table.loc["b", "std"], 2.0)
+
+
+def test_reordered_rows_rerun_the_stage():
+    """The tables follow the rows' order, which a params hash over sorted keys would not see."""
+    from slamslib.stages.ablation import ablation_hash
+    cfg = load_config("params/smoke.yaml", {"ablation.rows": ROWS})
+    first, *rest = ROWS.items()
+    reordered = load_config("params/smoke.yaml", {"ablation.rows": dict([first, *reversed(rest)])})
+    assert cfg.hash("ablation") == reordered.hash("ablation")
+    assert ablation_hash(cfg) != ablation_hash(reordered)

@@ -5,7 +5,7 @@ import pytest
 
 from slamslib.config import load_config
 from slamslib.errors import SlamsError
-from slamslib.pipeline import is_current, reproduce
+from slamslib.pipeline import is_current, reproduce, stage_function
 from slamslib.report import build_report, write_report
 
 # two rows are enough to see the ablation stage skip and rerun
@@ -89,3 +89,7 @@ def test_a_stage_whose_weights_are_gone_reruns_and_so_do_the_stages_after_it(smo
     again = statuses(reproduce(cfg, "params/smoke.yaml", overrides, skip=later))
     assert again == {"benchmark": "skipped (up to date)", "semantic_encoder": "ran", "activation_maps": "ran",
                      **{s: "skipped (--skip)" for s in later}}
+    # `slams run semantic_encoder` (or notebook 01 run by hand) rewrites the summary under the same
+    # params: the executed notebooks of it and of the stages after it are no longer its record
+    stage_function("semantic_encoder")(cfg, progress=False)
+    assert [s for s in ("benchmark", "semantic_encoder", "activation_maps") if is_current(cfg, s)] == ["benchmark"]

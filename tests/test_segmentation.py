@@ -1,9 +1,11 @@
 """The segmentation network's training and evaluation paths."""
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from slamslib.config import SegmentationEvalConfig, TrainConfig
+from slamslib.errors import SlamsError
 from slamslib.data import build_dataset
 from slamslib.data.transforms import LabelledImages
 from slamslib.engine import fit
@@ -12,6 +14,7 @@ from slamslib.models.backbones import SmallBackbone
 from slamslib.models.deeplab import SegmentationNet
 from slamslib.stages.segmentation import predict_split
 from slamslib.tasks import SegmentationTask
+from slamslib.training import build_task, train_network, weights_hash
 
 
 class Few:
@@ -90,3 +93,22 @@ def test_gt_void_pixels_never_reach_the_metric(tmp_path):
     save_palette_png(np.array([[0, 1], [1, 0]]), tmp_path / "p/a.png")   # wrong only where gt is void
     save_palette_png(gt, tmp_path / "g/a.png")
     assert evaluate_folder(tmp_path / "p", tmp_path / "g", 2)["miou"] == 100.0
+
+
+def test_the_warm_start_takes_the_trained_backbone_and_its_hash(smoke_tree):
+    cfg, _ = smoke_tree
+    cfg = cfg.with_overrides({"segmentation.init_from": "semantic_encoder",
+                              "run_name": "warm-start"}, "test")
+    num_classes = cfg.benchmark.num_classes + 1
+    with pytest.raises(SlamsError, match="run the semantic_encoder stage first"):
+        build_task(cfg, "segmentation_full_supervision", num_classes)
+    se = train_network(cfg, "semantic_encoder", num_classes, progress=False)
+    task = build_task(cfg, "segmentation_full_supervision", num_classes)
+    for name, tensor in se.model.backbone.state_dict().items():
+        assert torch.equal(task.net.backbone.state_dict()[name], tensor), name
+    cold = cfg.with_overrides({"segmentation.init_from": "none"}, "test")
+    cold_net = build_task(cold, "segmentation_full_supervision", num_classes).net
+    assert not torch.equal(cold_net.backbone.body[0].weight, se.model.backbone.body[0].weight)
+    other_se = cfg.with_overrides({"semantic_encoder.tau": 3.0}, "test")
+    hashes = {weights_hash(c, "segmentation_full_supervision") for c in (cfg, cold, other_se)}
+    assert len(hashes) == 3    # the source network's params reach the segmentation weights' hash

@@ -36,8 +36,9 @@ class AblationReport:
 
 def ablation_hash(cfg: Config) -> str:
     """The main table reads every stage up to segmentation (whose hash covers the params before it);
-    the sub-runs read the ablation section on top."""
-    return stable_hash([segmentation_hash(cfg), cfg.hash("ablation")])
+    the sub-runs read the ablation section on top, and the tables keep the rows' order (which the
+    params hash, over sorted keys, does not see)."""
+    return stable_hash([segmentation_hash(cfg), cfg.hash("ablation"), list(cfg.ablation.rows)])
 
 
 def main_comparison(cfg: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
