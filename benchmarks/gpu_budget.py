@@ -136,8 +136,7 @@ def main() -> None:
     for name in args.networks:
         train = train_config(cfg, name)
         per_process = max(1, train.batch_size // processes)
-        judge = build_network(cfg, "semantic_encoder", n).eval()   # untrained: the cost is the same
-        task = build_task(cfg, name, n, judge).to(device).train()
+        task = build_task(cfg, name, n, untrained=True).to(device).train()   # the cost is the same
         flops, saved = count_step(task, batch_for(name, 2, train.crop_size, n, device))   # BatchNorm needs 2
         gflops = flops / 1e9
         row = {"network": name, "crop": train.crop_size, "batch / process": per_process,

@@ -122,9 +122,10 @@ def load_trained(cfg: Config, name: str, num_classes: int) -> Trained | None:
     return Trained(name, model.eval(), log, state.get("images_per_s", 0.0), state.get("train_s", 0.0), path)
 
 
-def build_task(cfg: Config, name: str, num_classes: int, judge: torch.nn.Module | None = None):
-    """Network `name` with its loss. The activation net is judged by `judge`, by default the trained
-    SE of these params (and then warm-started as activation_net.init_from says)."""
+def build_task(cfg: Config, name: str, num_classes: int, untrained: bool = False):
+    """Network `name` with its loss. It starts from (segmentation.init_from, activation_net.init_from)
+    and the activation net is judged by this run's trained networks; `untrained` leaves them out (an
+    untrained SE judges): enough to count the work before anything is trained (gpu_budget.py)."""
     net = build_network(cfg, name, num_classes)
     if name == "semantic_encoder":
         return SemanticEncoderTask(net, cfg.semantic_encoder.reconstruction_weight)
@@ -134,16 +135,18 @@ def build_task(cfg: Config, name: str, num_classes: int, judge: torch.nn.Module 
         return AffinityTask(net, cfg.pseudo_labels.affinity.radius)
     if name.startswith("segmentation_"):
         source = warm_start_source(cfg, name)
-        if source is not None:
+        if source is not None and not untrained:
             net.backbone.load_state_dict(require(cfg, source, num_classes).model.backbone.state_dict())
         return SegmentationTask(net)
-    if judge is None:
-        judge = require(cfg, "semantic_encoder", num_classes).model
-        if cfg.activation_net.init_from != "none":
-            source = require(cfg, cfg.activation_net.init_from, num_classes)
-            net.backbone.load_state_dict(source.model.backbone.state_dict())
-            if cfg.activation_net.init_from == "semantic_encoder":   # the same embedding head, too
-                net.head.load_state_dict(source.model.head.state_dict())
+    if untrained:
+        return ActivationNetTask(net, build_network(cfg, "semantic_encoder", num_classes).eval(),
+                                 cfg.activation_net)
+    judge = require(cfg, "semantic_encoder", num_classes).model
+    if cfg.activation_net.init_from != "none":
+        source = require(cfg, cfg.activation_net.init_from, num_classes)
+        net.backbone.load_state_dict(source.model.backbone.state_dict())
+        if cfg.activation_net.init_from == "semantic_encoder":   # the same embedding head, too
+            net.head.load_state_dict(source.model.head.state_dict())
     return ActivationNetTask(net, judge, cfg.activation_net)
 
 

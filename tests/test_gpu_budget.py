@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from slamslib.config import load_config
-from slamslib.training import build_network, build_task
+from slamslib.training import build_task
 
 spec = importlib.util.spec_from_file_location("gpu_budget", "benchmarks/gpu_budget.py")
 gpu_budget = importlib.util.module_from_spec(spec)
@@ -17,8 +17,7 @@ def test_counts_are_per_image_and_grow_with_the_crop(name):
     """(The activation net's work also depends on the categories of each image, drawn at random, and
     its judge sees every piece at the SE's fixed input size: it grows, but less than the pixels.)"""
     cfg = load_config("params/smoke.yaml", check_data=False)
-    judge = build_network(cfg, "semantic_encoder", 5).eval()
-    task = build_task(cfg, name, 5, judge).train()
+    task = build_task(cfg, name, 5, untrained=True).train()   # in a fresh clone nothing is trained
     cpu = torch.device("cpu")
     two = gpu_budget.count_step(task, gpu_budget.batch_for(name, 2, 64, 5, cpu))
     four = gpu_budget.count_step(task, gpu_budget.batch_for(name, 4, 64, 5, cpu))
