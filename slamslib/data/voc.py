@@ -11,6 +11,7 @@ the image when any of its pixels is. Training asks for labels only and never rec
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -137,8 +138,10 @@ class SegmentationFolder:
     def labels(self) -> np.ndarray:
         """Image-level labels, derived from the masks on first use and kept for this object's life."""
         if self._labels is None:
+            # an explicit `disable` beats TQDM_DISABLE, which quiet worker processes set
+            quiet = len(self) < 500 or bool(os.environ.get("TQDM_DISABLE"))
             masks = (self.mask(i) for i in tqdm(range(len(self)), desc=f"labels {self.split}",
-                                                 leave=False, disable=len(self) < 500))
+                                                 leave=False, disable=quiet))
             self._labels = labels_from_masks(masks, self.num_classes)
         return self._labels
 
