@@ -69,8 +69,9 @@ def is_current(cfg: Config, stage: str) -> bool:
         needed.append(resolve(cfg.data.root) / "benchmark.json")
     if not all(path.is_file() for path in needed):
         return False
+    written = notebook.stat().st_mtime_ns
     upstream = (cfg.stage_dir(name) / "summary.json" for name in STAGE_NAMES[:STAGE_NAMES.index(stage) + 1])
-    if any(path.stat().st_mtime_ns > notebook.stat().st_mtime_ns for path in upstream if path.is_file()):
+    if any(path.stat().st_mtime_ns > written for path in upstream if path.is_file()):
         return False
     try:
         return json.loads(summary.read_text()).get("params_hash") == stage_hash(cfg, stage)

@@ -71,10 +71,19 @@ def test_a_run_with_every_slams_loss_switched_off_is_refused():
         load_config("params/smoke.yaml", overrides)
 
 
-def test_the_global_batch_must_split_over_the_processes(smoke_tree, tmp_path):
+def refuses_to_train(smoke_tree, tmp_path, name: str, overrides: dict, message: str) -> None:
     from slamslib.training import train_network
     _, root = smoke_tree
-    cfg = load_config("params/smoke.yaml", {"data.root": str(root), "results_dir": str(tmp_path),
-                                            "semantic_encoder.train.batch_size": 100})
-    with pytest.raises(SlamsError, match="has 40 images, fewer than train.batch_size=100"):
-        train_network(cfg, "semantic_encoder", 5, progress=False)
+    cfg = load_config("params/smoke.yaml", {"data.root": str(root), "results_dir": str(tmp_path), **overrides})
+    with pytest.raises(SlamsError, match=message):
+        train_network(cfg, name, 5, progress=False)
+
+
+def test_the_global_batch_must_split_over_the_processes(smoke_tree, tmp_path):
+    refuses_to_train(smoke_tree, tmp_path, "semantic_encoder", {"semantic_encoder.train.batch_size": 100},
+                     "has 40 images, fewer than train.batch_size=100")
+
+
+def test_one_image_per_process_is_refused_for_the_aspp_v3_head(smoke_tree, tmp_path):
+    refuses_to_train(smoke_tree, tmp_path, "segmentation_full_supervision",
+                     {"segmentation.train.batch_size": 1}, "segmentation.train.batch_size gives 1 image")

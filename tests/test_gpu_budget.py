@@ -27,13 +27,3 @@ def test_counts_are_per_image_and_grow_with_the_crop(name):
     if name != "activation_net":
         assert four[0] == pytest.approx(two[0], rel=0.02)         # FLOPs per image, whatever the batch
         assert 3 < big[0] / two[0] < 5 and 3 < big[1] / two[1] < 5   # 4x the pixels, ~4x the work
-
-
-def test_one_image_per_process_is_refused_for_the_aspp_v3_head(smoke_tree, tmp_path):
-    from slamslib.errors import SlamsError
-    from slamslib.training import train_network
-    _, root = smoke_tree
-    cfg = load_config("params/smoke.yaml", {"data.root": str(root), "results_dir": str(tmp_path),
-                                            "segmentation.train.batch_size": 1})
-    with pytest.raises(SlamsError, match="segmentation.train.batch_size gives 1 image"):
-        train_network(cfg, "segmentation_full_supervision", 5, progress=False)
