@@ -135,6 +135,9 @@ class SemanticEncoderConfig(Section):
     pool: Literal["mean", "attention"] = Field(
         "mean", description="mean (= sum for the cosine) or attention: pixels weighted by how much "
         "they look like the category")
+    attention_sharpness: float = Field(
+        10.0, gt=0, description="attention pooling's softmax(sharpness * cos) over pixels: higher is "
+        "closer to max pooling (the most category-like pixels decide)")
     activation: Literal["relu", "softplus"] = Field(
         "relu", description="keeps embeddings and semantics non-negative; softplus never dies")
     reconstruction_weight: float = Field(1.0, ge=0, description="lambda_rec; 0 switches the decoder off")

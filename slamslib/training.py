@@ -92,7 +92,8 @@ def build_network(cfg: Config, name: str, num_classes: int) -> torch.nn.Module:
     se = cfg.semantic_encoder
     if name == "semantic_encoder":
         return SemanticEncoder(backbone, num_classes, se.embed_dim, se.input_size, se.tau, se.delta,
-                               decoder=se.reconstruction_weight > 0, activation=se.activation, pool=se.pool)
+                               decoder=se.reconstruction_weight > 0, activation=se.activation, pool=se.pool,
+                               sharpness=se.attention_sharpness)
     if name == "cam":
         return CamNet(backbone, num_classes - 1)
     if name.startswith("affinity_"):
@@ -101,7 +102,7 @@ def build_network(cfg: Config, name: str, num_classes: int) -> torch.nn.Module:
         s = cfg.segmentation
         return SegmentationNet(backbone, num_classes, s.head, s.atrous_rates, s.aspp_channels)
     return ActivationNet(backbone, num_classes, se.embed_dim, se.activation, se.pool,
-                         cfg.activation_net.map_head, se.tau, se.delta)
+                         cfg.activation_net.map_head, se.tau, se.delta, se.attention_sharpness)
 
 
 def load_trained(cfg: Config, name: str, num_classes: int) -> Trained | None:

@@ -12,40 +12,42 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .semantic_encoder import EPS, EmbeddingHead
+from .semantic_encoder import EmbeddingHead, cosine_to
 
 
 class ActivationNet(nn.Module):
     def __init__(self, backbone: nn.Module, num_classes: int, dim: int, activation: str = "relu",
-                 pool: str = "mean", map_head: str = "conv", tau: float = 10.0, delta: float = 0.5):
+                 pool: str = "mean", map_head: str = "conv", tau: float = 10.0, delta: float = 0.5,
+                 sharpness: float = 10.0):
         super().__init__()
         self.backbone, self.map_head = backbone, map_head
         self.tau, self.delta = (tau if tau > 0 else 10.0), delta
         self.maps = nn.Conv2d(backbone.out_channels, num_classes, 1) if map_head == "conv" else None
-        self.head = EmbeddingHead(backbone.out_channels, num_classes, dim, activation, pool)
+        self.head = EmbeddingHead(backbone.out_channels, num_classes, dim, activation, pool, sharpness)
         self.register_buffer("semantics", torch.ones(num_classes, dim))
 
     def set_semantics(self, semantics: torch.Tensor) -> None:
         self.semantics.copy_(semantics.detach())
 
-    def forward(self, images, valid=None):
-        """-> map logits at feature resolution (B x (K+1) x h x w) and pooled embeddings."""
+    def forward(self, images, valid=None, embeddings: bool = True):
+        """-> map logits at feature resolution (B x (K+1) x h x w) and pooled embeddings (None when
+        not asked for: inference needs the maps alone)."""
         features = self.backbone(images)
-        embeddings, pixels = self.head(features, valid, self.semantics)
+        if self.maps is not None and not embeddings:
+            return {"logits": self.maps(features), "embeddings": None}
+        embeddings, pixels = self.head(features, valid, self.semantics, pool=embeddings)
         return {"logits": self._logits(features, pixels), "embeddings": embeddings}
 
     def _logits(self, features, pixels):
         if self.maps is not None:
             return self.maps(features)
         b, _, h, w = pixels.shape
-        flat = pixels.view(b, self.semantics.shape[0], -1, h, w)
-        cos = F.cosine_similarity(flat.float(), self.semantics.float()[None, :, :, None, None], dim=2,
-                                  eps=EPS)
+        cos = cosine_to(pixels.view(b, self.semantics.shape[0], -1, h, w), self.semantics)
         return self.tau * (cos - self.delta)
 
     def activation_maps(self, images):
         """Sigmoid maps at the input size, for inference."""
-        logits = self.forward(images)["logits"]
+        logits = self.forward(images, embeddings=False)["logits"]
         return F.interpolate(logits, images.shape[-2:], mode="bilinear", align_corners=False).sigmoid()
 
     def head_parameters(self):

@@ -15,6 +15,14 @@ import torch.nn.functional as F
 EPS = 1e-4
 
 
+def cosine_to(embeddings: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
+    """cos(e_k, s_k) for embeddings B x (K+1) x D x ... against semantics (K+1) x D -> B x (K+1) x ...,
+    as F.cosine_similarity (each norm clamped at EPS), without broadcasting s over every pixel."""
+    e, s = embeddings.float(), semantics.float()
+    dots = torch.einsum("bkd...,kd->bk...", e, s / s.norm(dim=-1, keepdim=True).clamp_min(EPS))
+    return dots / e.norm(dim=2).clamp_min(EPS)
+
+
 def positive(x: torch.Tensor, activation: str) -> torch.Tensor:
     """ReLU as in SLAMS.md, or softplus: also non-negative (cosines stay in [0, 1]) but never zero,
     so an embedding or a semantic row cannot die."""
@@ -31,17 +39,19 @@ class EmbeddingHead(nn.Module):
         self.pool, self.sharpness = pool, sharpness
         self.conv = nn.Conv2d(channels, categories * dim, 1)
 
-    def forward(self, features, valid=None, semantics=None):
-        """-> pooled B x (K+1) x D and the embedding map B x (K+1)D x h x w. Attention pooling needs
-        the category semantics (K+1 x D)."""
+    def forward(self, features, valid=None, semantics=None, pool: bool = True):
+        """-> pooled B x (K+1) x D (None without `pool`) and the embedding map B x (K+1)D x h x w.
+        Attention pooling needs the category semantics (K+1 x D)."""
         pixels = positive(self.conv(features), self.activation)
+        if not pool:
+            return None, pixels
         b, _, h, w = pixels.shape
         flat = pixels.view(b, self.categories, self.dim, h * w)
         weight = torch.ones(b, 1, h * w, device=pixels.device, dtype=pixels.dtype)
         if valid is not None:
             weight = F.interpolate(valid, (h, w), mode="area").view(b, 1, h * w).to(pixels.dtype)
         if self.pool == "attention":
-            cos = F.cosine_similarity(flat.float(), semantics.float()[None, :, :, None], dim=2, eps=EPS)
+            cos = cosine_to(flat, semantics)
             logits = self.sharpness * cos + torch.log(weight.float().clamp_min(EPS))
             weight = torch.softmax(logits, -1).to(pixels.dtype)
         pooled = (flat * weight[:, :, None]).sum(-1) / weight.sum(-1, keepdim=True).clamp_min(EPS)
@@ -89,10 +99,10 @@ class Decoder(nn.Module):
 class SemanticEncoder(nn.Module):
     def __init__(self, backbone: nn.Module, num_classes: int, dim: int, input_size: int,
                  tau: float = 0.0, delta: float = 0.5, decoder: bool = True, activation: str = "relu",
-                 pool: str = "mean"):
+                 pool: str = "mean", sharpness: float = 10.0):
         super().__init__()
         self.backbone, self.input_size = backbone, input_size
-        self.head = EmbeddingHead(backbone.out_channels, num_classes, dim, activation, pool)
+        self.head = EmbeddingHead(backbone.out_channels, num_classes, dim, activation, pool, sharpness)
         self.semantics = CategorySemantics(num_classes, dim, tau, delta, activation)
         self.decoder = Decoder(num_classes * dim, backbone.stride) if decoder else None
 
