@@ -153,3 +153,12 @@ def test_attention_sharpness_reaches_the_se_and_the_activation_net():
     cfg = load_config("params/smoke.yaml", {"semantic_encoder.attention_sharpness": 33.0})
     for name in ("semantic_encoder", "activation_net"):
         assert build_network(cfg, name, 5).head.sharpness == 33.0
+
+
+def test_cosine_to_the_semantics_equals_torchs_cosine_similarity():
+    from slamslib.models.semantic_encoder import EPS, cosine_to
+    embeddings = torch.relu(torch.randn(3, 4, 8, 5, 6))
+    embeddings[0, 1] = 0   # a dead embedding: both clamp its norm at EPS
+    semantics = torch.relu(torch.randn(4, 8))
+    expected = torch.nn.functional.cosine_similarity(embeddings, semantics[None, :, :, None, None], dim=2, eps=EPS)
+    assert torch.allclose(cosine_to(embeddings, semantics), expected, atol=1e-6)

@@ -35,7 +35,7 @@ class ActivationNet(nn.Module):
         features = self.backbone(images)
         if self.maps is not None and not embeddings:
             return {"logits": self.maps(features), "embeddings": None}
-        embeddings, pixels = self.head(features, valid, self.semantics, pool=embeddings)
+        embeddings, pixels = self.head(features, valid, self.semantics, pooled=embeddings)
         return {"logits": self._logits(features, pixels), "embeddings": embeddings}
 
     def _logits(self, features, pixels):

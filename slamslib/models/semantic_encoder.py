@@ -39,11 +39,11 @@ class EmbeddingHead(nn.Module):
         self.pool, self.sharpness = pool, sharpness
         self.conv = nn.Conv2d(channels, categories * dim, 1)
 
-    def forward(self, features, valid=None, semantics=None, pool: bool = True):
-        """-> pooled B x (K+1) x D (None without `pool`) and the embedding map B x (K+1)D x h x w.
+    def forward(self, features, valid=None, semantics=None, pooled: bool = True):
+        """-> pooled B x (K+1) x D (None when not `pooled`) and the embedding map B x (K+1)D x h x w.
         Attention pooling needs the category semantics (K+1 x D)."""
         pixels = positive(self.conv(features), self.activation)
-        if not pool:
+        if not pooled:
             return None, pixels
         b, _, h, w = pixels.shape
         flat = pixels.view(b, self.categories, self.dim, h * w)
