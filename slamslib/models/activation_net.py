@@ -33,10 +33,10 @@ class ActivationNet(nn.Module):
         """-> map logits at feature resolution (B x (K+1) x h x w) and pooled embeddings (None when
         not asked for: inference needs the maps alone)."""
         features = self.backbone(images)
-        if self.maps is not None and not embeddings:
-            return {"logits": self.maps(features), "embeddings": None}
-        embeddings, pixels = self.head(features, valid, self.semantics, pooled=embeddings)
-        return {"logits": self._logits(features, pixels), "embeddings": embeddings}
+        pooled = pixels = None
+        if embeddings or self.maps is None:   # the conv head's maps need no embedding at all
+            pooled, pixels = self.head(features, valid, self.semantics, pooled=embeddings)
+        return {"logits": self._logits(features, pixels), "embeddings": pooled}
 
     def _logits(self, features, pixels):
         if self.maps is not None:
