@@ -54,6 +54,8 @@ class BenchmarkConfig(Section):
     seed: int = 0
     num_classes: int = Field(8, ge=2, le=60, description="foreground categories")
     family_size: int = Field(2, ge=1, description="categories that share one silhouette (shape family)")
+    first_silhouette: int = Field(0, ge=0, description="where in the silhouette list the first family "
+                                  "starts (the backbone's pretraining set starts past the benchmark's)")
     train_aug_size: int = Field(2000, ge=1)
     train_size: int = Field(500, ge=1, description="the seed-evaluation subset of train_aug (VOC's train)")
     val_size: int = Field(300, ge=1)
@@ -109,12 +111,28 @@ class TrainConfig(Section):
         return self
 
 
+class PretrainingConfig(Section):
+    """The small backbone's stand-in for ImageNet pretraining: a multi-label classifier trained on a
+    generated set whose categories share no silhouette with the benchmark's (slamslib.pretraining)."""
+    seed: int = Field(101, description="seed of the pretraining set and of its training")
+    num_classes: int = Field(8, ge=2, le=60)
+    family_size: int = Field(2, ge=1)
+    first_silhouette: int = Field(4, ge=0, description="its first shape family (the demo's four are 0-3)")
+    images: int = Field(3000, ge=2)
+    train: TrainConfig = TrainConfig(epochs=10, batch_size=32, lr=0.02, head_lr_mult=1.0)
+    dir: Path = Field(Path("results/pretrained"), description="shared by every run, like torchvision's "
+                      "cache: one folder per pretraining hash")
+
+
 class BackboneConfig(Section):
     name: Literal["small", "resnet50", "resnet101"] = Field(
-        "small", description="small: a from-scratch CNN for CPUs; resnet*: torchvision, output stride 16")
+        "small", description="small: a CNN that trains on a CPU; resnet*: torchvision, output stride 16")
     width: int = Field(32, ge=4, description="small backbone only: channels of its first stage")
-    pretrained: bool = Field(False, description="resnet*: start from ImageNet weights")
-    weights: Path | None = Field(None, description="a local ImageNet .pth; else torchvision's cache")
+    pretrained: bool = Field(False, description="start from pretrained weights: ImageNet for resnet*; "
+                             "for small, the synthetic stand-in (`pretraining`) unless `weights` is set")
+    weights: Path | None = Field(None, description="a local .pth: ImageNet weights for resnet*, a small "
+                                 "backbone's state dict for small; else torchvision's cache / pretraining")
+    pretraining: PretrainingConfig = PretrainingConfig()
 
 
 class MaskedInputConfig(Section):

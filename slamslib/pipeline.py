@@ -9,6 +9,7 @@ from pathlib import Path
 from .config import Config
 from .errors import SlamsError
 from .paths import atomic_path, project_root, resolve
+from .pretraining import pretrained_weights_path, uses_synthetic_pretraining
 
 # (stage, notebook), in the order they run
 STAGES = [
@@ -67,6 +68,8 @@ def is_current(cfg: Config, stage: str) -> bool:
     needed = [summary, notebook, *(cfg.stage_dir(stage) / name for name in ARTIFACTS[stage])]
     if stage == "benchmark" and cfg.data.name == "synthetic":
         needed.append(resolve(cfg.data.root) / "benchmark.json")
+    if stage == "benchmark" and uses_synthetic_pretraining(cfg.backbone):
+        needed.append(pretrained_weights_path(cfg.backbone))
     if not all(path.is_file() for path in needed):
         return False
     written = notebook.stat().st_mtime_ns

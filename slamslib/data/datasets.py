@@ -9,10 +9,13 @@ from .voc import VOC_CLASSES, SegmentationFolder, synthetic_class_names
 
 
 def prepare_data(cfg: Config):
-    """Make sure the data exists: generates the embedded benchmark (reused when the knobs match)."""
+    """Make sure the data exists: generates the embedded benchmark (reused when the knobs match) and,
+    where params ask for it, the small backbone's pretraining (slamslib.pretraining)."""
+    from ..pretraining import ensure_pretrained
     root = resolve(cfg.data.root)
     if cfg.data.name == "synthetic":
         generate(cfg.benchmark, root)
+    ensure_pretrained(cfg)
     return root
 
 

@@ -69,7 +69,7 @@ def make_categories(cfg: BenchmarkConfig) -> list[Category]:
     categories = []
     for i in range(k):
         family = i // cfg.family_size
-        silhouette = SILHOUETTES[family % len(SILHOUETTES)]
+        silhouette = silhouette_of(cfg, family)
         # Hues spread evenly, interleaved so that the members of one family differ most.
         hue = (hue_offset + ((i * 5) % k) / k) % 1.0
         cue_rgb = colorsys.hsv_to_rgb(hue, 0.95, 0.95)
@@ -91,6 +91,15 @@ def make_categories(cfg: BenchmarkConfig) -> list[Category]:
                                    float(rng.uniform(0, np.pi)), float(rng.choice([2.5, 3.5])),
                                    context))
     return categories
+
+
+def silhouette_of(cfg: BenchmarkConfig, family: int) -> str:
+    return SILHOUETTES[(cfg.first_silhouette + family) % len(SILHOUETTES)]
+
+
+def silhouettes_used(cfg: BenchmarkConfig) -> set[str]:
+    families = -(-cfg.num_classes // cfg.family_size)
+    return {silhouette_of(cfg, f) for f in range(families)}
 
 
 def _silhouette(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -92,5 +92,13 @@ def imagenet_weights(cfg: BackboneConfig) -> dict:
 
 def build_backbone(cfg: BackboneConfig) -> nn.Module:
     if cfg.name == "small":
-        return SmallBackbone(cfg.width)
+        net = SmallBackbone(cfg.width)
+        if cfg.pretrained:
+            from ..pretraining import load_pretrained
+            try:
+                net.load_state_dict(load_pretrained(cfg))
+            except RuntimeError as exc:   # another width, or not a small backbone at all
+                raise SlamsError(f"the small backbone's pretrained weights do not fit backbone.width="
+                                 f"{cfg.width}: {str(exc).splitlines()[0]}") from None
+        return net
     return ResNetBackbone(cfg.name, imagenet_weights(cfg) if cfg.pretrained else None)

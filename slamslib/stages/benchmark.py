@@ -13,6 +13,7 @@ from ..data import build_dataset, prepare_data
 from ..data.phenomena import measure_phenomena
 from ..data.synthetic import load_region
 from ..paths import write_csv
+from ..pretraining import describe_pretraining
 from ..summary import write_summary
 
 
@@ -26,8 +27,9 @@ class BenchmarkReport:
 
 
 def benchmark(cfg: Config, samples: int = 6) -> BenchmarkReport:
-    """Stage 00: make sure the data is there (generate the embedded benchmark), describe it, and for
-    the benchmark measure the two phenomena it is built to show."""
+    """Stage 00: make sure the data is there (generate the embedded benchmark, pretrain the small
+    backbone where params ask), describe it, and for the benchmark measure the two phenomena it is
+    built to show."""
     started = time.time()
     prepare_data(cfg)
     out = cfg.stage_dir("benchmark")
@@ -74,9 +76,12 @@ def benchmark(cfg: Config, samples: int = 6) -> BenchmarkReport:
             viz.bar_table(report.phenomena, ["cue_share", "context_share", "distractor_share"],
                           "the two phenomena, measured on " + cfg.data.train_split, "share",
                           (0, 1)), figures / "phenomena.png")
+    pretraining = describe_pretraining(cfg)
+    if pretraining is not None:
+        metrics["pretraining"] = pretraining
     report.summary = write_summary(cfg, "benchmark", metrics, started, params_hash=benchmark_hash(cfg))
     return report
 
 
 def benchmark_hash(cfg: Config) -> str:
-    return cfg.hash("data", "benchmark")
+    return cfg.hash("data", "benchmark", "backbone")   # backbone: its pretraining is made here
