@@ -74,3 +74,14 @@ def test_a_local_small_backbone_file_is_used_as_is_and_a_foreign_one_named(smoke
     wider = mine.with_overrides({"backbone.width": 16}, "test")
     with pytest.raises(SlamsError, match="do not fit backbone.width=16"):
         build_backbone(wider.backbone)
+
+
+def test_stage_00_makes_the_stand_in_and_reports_it(smoke_tree, tmp_path):
+    from slamslib import stages
+    cfg = tiny(smoke_tree, tmp_path)
+    pretraining = stages.benchmark(cfg, samples=2).summary["metrics"]["pretraining"]
+    assert pretrained_weights_path(cfg.backbone).is_file()
+    assert pretraining["silhouettes"] == ["bowtie", "plus", "ring", "trapezoid"]
+    assert pretraining["images"] == 24 and 0 <= pretraining["classification_map"] <= 100
+    off = cfg.with_overrides({"backbone.pretrained": False}, "test")
+    assert "pretraining" not in stages.benchmark(off, samples=2).summary["metrics"]
