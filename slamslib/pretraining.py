@@ -77,7 +77,7 @@ def ensure_pretrained(cfg: Config, progress: bool = True) -> Path | None:
     from .data import class_names_for, prepare_data
     from .training import train_network
     stand_in = pretraining_config(cfg)
-    prepare_data(stand_in)
+    prepare_data(stand_in)   # the class names come from the generated set
     trained = train_network(stand_in, "cam", len(class_names_for(stand_in)), progress=progress)
     with atomic_path(path) as tmp:
         torch.save(trained.model.backbone.state_dict(), tmp)
@@ -86,17 +86,13 @@ def ensure_pretrained(cfg: Config, progress: bool = True) -> Path | None:
 
 def load_pretrained(backbone: BackboneConfig) -> dict:
     """The small backbone's starting weights: `backbone.weights`, or the stand-in made for this run."""
-    path = resolve(backbone.weights) if backbone.weights is not None else pretrained_weights_path(backbone)
+    from .models.backbones import local_weights, read_weights
+    path = local_weights(backbone) or pretrained_weights_path(backbone)
     if not path.is_file():
-        if backbone.weights is not None:
-            raise SlamsError(f"backbone.weights {str(backbone.weights)!r} is not a file")
         raise SlamsError(f"backbone.pretrained is true but the small backbone's pretraining has not run "
                          f"({path} is missing): run the benchmark stage first (slams run benchmark "
                          "--params ...), which makes it")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which
-        raise SlamsError(f"cannot read the small backbone's weights {path} ({exc})") from None
+    return read_weights(path, "the small backbone's weights")
 
 
 def describe_pretraining(cfg: Config, progress: bool = True) -> dict | None:
@@ -113,6 +109,6 @@ def describe_pretraining(cfg: Config, progress: bool = True) -> dict | None:
     trained = train_network(stand_in, "cam", len(class_names_for(stand_in)), progress=progress)
     mean_ap, _ = classification_map(trained.model, build_dataset(stand_in, stand_in.data.val_split),
                                     pick_device(cfg.device), progress)
-    return {"weights": str(cfg.backbone.pretraining.dir / path.parent.name / path.name), "classification_map": mean_ap, "train_s": trained.train_s,
-            "images": stand_in.benchmark.train_aug_size, "categories": stand_in.benchmark.num_classes,
+    return {"weights": str(cfg.backbone.pretraining.dir / path.parent.name / path.name),
+            "classification_map": mean_ap, "train_s": trained.train_s, "images": stand_in.benchmark.train_aug_size, "categories": stand_in.benchmark.num_classes,
             "silhouettes": sorted(silhouettes_used(stand_in.benchmark))}

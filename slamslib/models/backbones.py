@@ -67,27 +67,37 @@ class ResNetBackbone(nn.Module):
         return self.body(x)
 
 
+def local_weights(cfg: BackboneConfig) -> Path | None:
+    """params' `backbone.weights`, checked to exist; None when unset."""
+    if cfg.weights is None:
+        return None
+    path = resolve(cfg.weights)
+    if not path.is_file():
+        raise SlamsError(f"backbone.weights {str(cfg.weights)!r} is not a file")
+    return path
+
+
+def read_weights(path: Path, what: str) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: say which
+        raise SlamsError(f"cannot read {what} {path} ({exc})") from None
+
+
 def imagenet_weights(cfg: BackboneConfig) -> dict:
     """ImageNet weights from params' `backbone.weights` or torchvision's cache; never downloaded."""
     import torchvision
-    if cfg.weights is not None:
-        path = resolve(cfg.weights)
-        if not path.is_file():
-            raise SlamsError(f"backbone.weights {str(cfg.weights)!r} is not a file")
-        candidates = [path]
-    else:
+    path = local_weights(cfg)
+    if path is None:
         enum = torchvision.models.get_model_weights(cfg.name).IMAGENET1K_V1
         cache = Path(torch.hub.get_dir()) / "checkpoints"
-        candidates = [cache / Path(enum.url).name]
-        if not candidates[0].is_file():
+        path = cache / Path(enum.url).name
+        if not path.is_file():
             raise SlamsError(
                 f"backbone.pretrained is true but no ImageNet weights for {cfg.name} are on this "
                 f"machine: put {Path(enum.url).name} (from {enum.url}) into {cache}, or set "
                 f"backbone.weights to a local .pth file (nothing is downloaded at run time)")
-    try:
-        return torch.load(candidates[0], map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which
-        raise SlamsError(f"cannot read ImageNet weights {candidates[0]} ({exc})") from None
+    return read_weights(path, "ImageNet weights")
 
 
 def build_backbone(cfg: BackboneConfig) -> nn.Module:
