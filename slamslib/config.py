@@ -145,6 +145,18 @@ class MaskedInputConfig(Section):
                               "all-hidden image labelled with no category at all, background included")
 
 
+class BackgroundExclusionConfig(Section):
+    """The kit's own option (not in SLAMS.md). Background is labelled in every image, so the presence
+    loss alone lets s_0 match anything but the fill: the SE scores background ~0.99 on every piece and
+    the background terms of L_fg and L_bg carry nothing. With this on, the SE also sees each image's
+    piece made of its most category-like cells (fill elsewhere) and learns that it holds no background;
+    the background's embedding learns on detached backbone features, so its labels never reshape them."""
+    weight: float = Field(0.0, ge=0, description="0 switches it off; about 1/(K+1), the background's "
+                          "share of the presence loss, keeps the two in balance")
+    share: float = Field(0.1, gt=0, le=1, description="per present category, this top share of the "
+                         "valid cells (by their cosine to s_k) goes into the piece")
+
+
 class SemanticEncoderConfig(Section):
     embed_dim: int = Field(64, ge=1, description="D, per category (256 at paper scale)")
     input_size: int = Field(48, ge=16, description="the SE's fixed input side (224 at paper scale)")
@@ -160,6 +172,7 @@ class SemanticEncoderConfig(Section):
         "relu", description="keeps embeddings and semantics non-negative; softplus never dies")
     reconstruction_weight: float = Field(1.0, ge=0, description="lambda_rec; 0 switches the decoder off")
     masked_input: MaskedInputConfig = MaskedInputConfig()
+    background_exclusion: BackgroundExclusionConfig = BackgroundExclusionConfig()
     train: TrainConfig = TrainConfig()
 
 
@@ -286,6 +299,7 @@ DEFAULT_ABLATION_ROWS = {
                              "semantic_encoder.masked_input.empty_rate": 0},
     "plain cosine score (tau 0)": {"semantic_encoder.tau": 0},
     "maps not normalised": {"maps.normalize": False},
+    "SE + background exclusion (kit's own)": {"semantic_encoder.background_exclusion.weight": 0.1},
 }
 # What a row may not change: the data every row is scored on, and where the sub-runs live.
 ABLATION_FIXED = ("run_name", "results_dir", "seed", "data", "benchmark", "ablation")

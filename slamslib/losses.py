@@ -27,6 +27,32 @@ def presence_loss(semantics, embeddings: torch.Tensor, y_hat: torch.Tensor) -> t
     return F.binary_cross_entropy(scores.clamp(EPS, 1 - EPS), y_hat)
 
 
+def strongest_cells(semantics, pixels: torch.Tensor, y_hat: torch.Tensor, valid: torch.Tensor,
+                    share: float) -> torch.Tensor:
+    """B x h x w: the cells that look most like a present foreground category, the top `share` of the
+    valid cells by cos(e_k(x), s_k) for each present k. pixels: the embedding map B x (K+1)D x h x w."""
+    from .models.semantic_encoder import cosine_to
+    b, _, h, w = pixels.shape
+    categories = y_hat.shape[1]
+    with torch.no_grad():
+        cos = cosine_to(pixels.view(b, categories, -1, h, w), semantics.semantics()).flatten(2)
+        inside = F.interpolate(valid.float(), (h, w), mode="area").flatten(1) > 0.5
+        fg = cos[:, 1:].masked_fill(~inside[:, None], -1.0)
+        n = (inside.sum(1).float() * share).ceil().clamp_min(1).long()
+        kth = fg.sort(-1, descending=True).values.gather(-1, (n - 1)[:, None, None].expand(-1, categories - 1, 1))
+        chosen = ((fg >= kth) & (y_hat[:, 1:, None] > 0) & inside[:, None]).any(1)
+    return chosen.view(b, h, w)
+
+
+def background_exclusion_loss(semantics, embeddings: torch.Tensor, holds_object: torch.Tensor) -> torch.Tensor:
+    """BCE(p_0(piece), 0) over the pieces made of an image's most category-like cells: such a piece
+    holds no background. holds_object: B, False where an image gave no piece."""
+    if not holds_object.any():
+        return embeddings.sum() * 0.0
+    p0 = semantics.score(semantics.cosine(embeddings))[holds_object, 0]
+    return F.binary_cross_entropy(p0.clamp(EPS, 1 - EPS), torch.zeros_like(p0))
+
+
 def reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(decoded.float(), images.float())
 

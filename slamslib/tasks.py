@@ -2,6 +2,8 @@
 labels) -> {"total": ..., one entry per term}. `net` is the network trained and saved."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -10,16 +12,36 @@ from . import losses as L
 from .config import ActivationNetConfig
 
 
-class SemanticEncoderTask(nn.Module):
-    """Stage 1: L = BCE(p(I), y_hat) + lambda_rec MSE(decoder, I), on the SE's fixed-size input."""
+@contextmanager
+def evaluating(module: nn.Module):
+    """module in eval mode inside the block, its previous mode restored after it."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
-    def __init__(self, se, reconstruction_weight: float):
+
+class SemanticEncoderTask(nn.Module):
+    """Stage 1: L = BCE(p(I), y_hat) + lambda_rec MSE(decoder, I), on the SE's fixed-size input, and
+    with background exclusion on (BackgroundExclusionConfig) + lambda_excl BCE(p_0(strongest cells), 0)."""
+
+    def __init__(self, se, reconstruction_weight: float, exclusion_weight: float = 0.0,
+                 exclusion_share: float = 0.1):
         super().__init__()
         self.net, self.reconstruction_weight = se, reconstruction_weight
+        self.exclusion_weight, self.exclusion_share = exclusion_weight, exclusion_share
 
     def forward(self, images, valid, labels):
         x = self.net.resize(images)
-        embeddings, pixels = self.net.head(self.net.backbone(x), semantics=self.net.semantics.semantics())
+        features = self.net.backbone(x)
+        embeddings, pixels = self.net.head(features, semantics=self.net.semantics.semantics())
+        if self.exclusion_weight > 0:
+            # background learns on the backbone's features without reshaping them: its labels (the
+            # whole image yes, its strongest cells no) are the kit's own, the categories' are not
+            background, _ = self.net.head(features.detach(), semantics=self.net.semantics.semantics())
+            embeddings = torch.cat([background[:, :1], embeddings[:, 1:]], 1)
         y_hat = L.with_background(labels)
         y_hat[:, 0] = (valid.flatten(1).amax(1) > 0).to(y_hat.dtype)   # an all-hidden image has none
         out = {"presence": L.presence_loss(self.net.semantics, embeddings, y_hat)}
@@ -27,6 +49,17 @@ class SemanticEncoderTask(nn.Module):
         if self.net.decoder is not None and self.reconstruction_weight > 0:
             out["reconstruction"] = L.reconstruction_loss(self.net.decoder(pixels), x)
             total = total + self.reconstruction_weight * out["reconstruction"]
+        if self.exclusion_weight > 0:
+            cells = L.strongest_cells(self.net.semantics, pixels, y_hat, valid, self.exclusion_share)
+            piece = x * F.interpolate(cells[:, None].float(), x.shape[-2:], mode="nearest")
+            # only the background's embedding and semantics learn from the pieces, and the backbone's
+            # batch-norm statistics stay those of whole images
+            with torch.no_grad(), evaluating(self.net.backbone):
+                features = self.net.backbone(piece)
+            piece_embeddings, _ = self.net.head(features, semantics=self.net.semantics.semantics())
+            out["background_exclusion"] = L.background_exclusion_loss(
+                self.net.semantics, piece_embeddings, cells.flatten(1).any(1))
+            total = total + self.exclusion_weight * out["background_exclusion"]
         return {"total": total, **out}
 
 

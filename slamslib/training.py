@@ -129,7 +129,9 @@ def build_task(cfg: Config, name: str, num_classes: int, untrained: bool = False
     untrained SE judges): enough to count the work before anything is trained (gpu_budget.py)."""
     net = build_network(cfg, name, num_classes)
     if name == "semantic_encoder":
-        return SemanticEncoderTask(net, cfg.semantic_encoder.reconstruction_weight)
+        se = cfg.semantic_encoder
+        return SemanticEncoderTask(net, se.reconstruction_weight, se.background_exclusion.weight,
+                                   se.background_exclusion.share)
     if name == "cam":
         return CamTask(net)
     if name.startswith("affinity_"):
