@@ -87,6 +87,47 @@ def judge_cuts(se, split, device, limit: int = 200, synthetic: bool = True) -> p
     return table
 
 
+PIXEL_REGIONS = {"cue": CUE, "body": BODY, "context": CONTEXT, "plain background": PLAIN}
+
+
+@torch.no_grad()
+def pixel_cosines(se, split, device, limit: int = 150) -> pd.DataFrame:
+    """What the frozen SE's per-pixel embeddings say, by region of the embedded benchmark: the mean
+    cosine of each cell's background embedding to s_0 and of its category's embedding to that s_k
+    (region maps at the SE's cell grid, nearest), and both on an all-fill image ("fill"). A background
+    semantics that tells background from objects shows as a lower s_0 cosine on cue and body than on
+    plain background."""
+    from .models.semantic_encoder import cosine_to
+    se = se.to(device).eval()
+    semantics = se.semantics.semantics()
+    categories = semantics.shape[0]
+
+    def cell_cosines(image):
+        _, pixels = se.embed(image)
+        b, _, h, w = pixels.shape
+        return cosine_to(pixels.view(b, categories, -1, h, w), semantics)[0]
+
+    sums = {name: np.zeros(2) for name in PIXEL_REGIONS}
+    counts = dict.fromkeys(PIXEL_REGIONS, 0)
+    for i in range(min(limit, len(split))):
+        cos = cell_cosines(to_tensor(split.image(i))[None].to(device))
+        codes = torch.from_numpy(load_region(split.root, split.names[i]).astype(np.float32))[None, None]
+        kind, category = split_region_code(
+            F.interpolate(codes, cos.shape[-2:], mode="nearest")[0, 0].numpy().astype(np.uint8))
+        own = cos.gather(0, torch.from_numpy(category.astype(np.int64))[None].to(device))[0]
+        for name, code in PIXEL_REGIONS.items():
+            where = torch.from_numpy(kind == code).to(device)
+            sums[name] += [cos[0][where].sum().item(), own[where].sum().item()]
+            counts[name] += int(where.sum())
+    table = pd.DataFrame({name: sums[name] / max(counts[name], 1) for name in PIXEL_REGIONS},
+                         index=["cos to s_0", "cos to own s_k"]).T
+    table.loc["plain background", "cos to own s_k"] = np.nan      # plain background has no category
+    fill = cell_cosines(torch.zeros(1, 3, se.input_size, se.input_size, device=device))
+    table.loc["fill"] = [fill[0].mean().item(), np.nan]
+    table.index.name = "region"
+    return table
+
+
 FAILURE_MODES = ("area_ratio", "coverage", "mass_on_background", "mass_on_context")
 
 

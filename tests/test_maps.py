@@ -74,3 +74,31 @@ def test_the_judge_scores_cuts_and_the_whole_image_cut_costs_exactly_one_half(sm
     # whole image: averaged over an image's pairs, (1 - S_k) and the others' mean S_j cancel to 1/2
     assert table.loc["whole image", "L_fg"] == pytest.approx(0.5, abs=1e-5)
     assert ((table.values >= 0) & (table.values <= 1)).all()
+
+
+def test_pixel_cosines_follow_the_region_maps(smoke_tree):
+    from slamslib.data import build_dataset
+    from slamslib.diagnostics import pixel_cosines
+    from slamslib.training import build_network
+    cfg, _ = smoke_tree
+    se = build_network(cfg, "semantic_encoder", 5)
+    table = pixel_cosines(se, build_dataset(cfg, cfg.data.seed_split), "cpu", limit=4)
+    assert list(table.index) == ["cue", "body", "context", "plain background", "fill"]
+    assert table[["cos to s_0"]].notna().all().all()
+    assert table["cos to own s_k"].isna().tolist() == [False, False, False, True, True]
+    # image 0 by hand, with torch's cosine: the background cosine over its plain-background cells
+    from slamslib.data.synthetic import PLAIN, load_region, split_region_code
+    from slamslib.data.transforms import to_tensor
+    split = build_dataset(cfg, cfg.data.seed_split)
+    one = pixel_cosines(se, split, "cpu", limit=1)
+    with torch.no_grad():
+        _, pixels = se.embed(to_tensor(split.image(0))[None])
+        h, w = pixels.shape[-2:]
+        cos0 = torch.nn.functional.cosine_similarity(
+            pixels[0, :se.head.dim], se.semantics.semantics()[0][:, None, None].expand(-1, h, w), dim=0, eps=1e-4)
+    codes = torch.from_numpy(load_region(split.root, split.names[0]).astype(np.float32))[None, None]
+    kind, _ = split_region_code(torch.nn.functional.interpolate(codes, (h, w), mode="nearest")[0, 0]
+                                .numpy().astype(np.uint8))
+    plain = torch.from_numpy(kind == PLAIN)
+    assert plain.any()
+    assert one.loc["plain background", "cos to s_0"] == pytest.approx(cos0[plain].mean().item(), abs=1e-5)
