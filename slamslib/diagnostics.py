@@ -13,6 +13,7 @@ from . import losses as L
 from .data.synthetic import BODY, CONTEXT, CUE, PLAIN, load_region, split_region_code
 from .data.transforms import to_tensor
 from .maps import load_maps, seed_labels
+from .models.semantic_encoder import cell_cosines
 
 REGIONS = ("cue_recall", "body_recall", "context_fp", "plain_fp")
 
@@ -97,20 +98,15 @@ def pixel_cosines(se, split, device, limit: int = 150) -> pd.DataFrame:
     (region maps at the SE's cell grid, nearest), and both on an all-fill image ("fill"). A background
     semantics that tells background from objects shows as a lower s_0 cosine on cue and body than on
     plain background."""
-    from .models.semantic_encoder import cosine_to
     se = se.to(device).eval()
-    semantics = se.semantics.semantics()
-    categories = semantics.shape[0]
 
-    def cell_cosines(image):
-        _, pixels = se.embed(image)
-        b, _, h, w = pixels.shape
-        return cosine_to(pixels.view(b, categories, -1, h, w), semantics)[0]
+    def cosines(image):
+        return cell_cosines(se.embed(image)[1], se.semantics.semantics())[0]
 
     sums = {name: np.zeros(2) for name in PIXEL_REGIONS}
     counts = dict.fromkeys(PIXEL_REGIONS, 0)
     for i in range(min(limit, len(split))):
-        cos = cell_cosines(to_tensor(split.image(i))[None].to(device))
+        cos = cosines(to_tensor(split.image(i))[None].to(device))
         codes = torch.from_numpy(load_region(split.root, split.names[i]).astype(np.float32))[None, None]
         kind, category = split_region_code(
             F.interpolate(codes, cos.shape[-2:], mode="nearest")[0, 0].numpy().astype(np.uint8))
@@ -122,7 +118,7 @@ def pixel_cosines(se, split, device, limit: int = 150) -> pd.DataFrame:
     table = pd.DataFrame({name: sums[name] / max(counts[name], 1) for name in PIXEL_REGIONS},
                          index=["cos to s_0", "cos to own s_k"]).T
     table.loc["plain background", "cos to own s_k"] = np.nan      # plain background has no category
-    fill = cell_cosines(torch.zeros(1, 3, se.input_size, se.input_size, device=device))
+    fill = cosines(torch.zeros(1, 3, se.input_size, se.input_size, device=device))
     table.loc["fill"] = [fill[0].mean().item(), np.nan]
     table.index.name = "region"
     return table

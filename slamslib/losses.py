@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .models.semantic_encoder import cell_cosines
+
 EPS = 1e-4
 
 
@@ -31,11 +33,10 @@ def strongest_cells(semantics, pixels: torch.Tensor, y_hat: torch.Tensor, valid:
                     share: float) -> torch.Tensor:
     """B x h x w: the cells that look most like a present foreground category, the top `share` of the
     valid cells by cos(e_k(x), s_k) for each present k. pixels: the embedding map B x (K+1)D x h x w."""
-    from .models.semantic_encoder import cosine_to
     b, _, h, w = pixels.shape
     categories = y_hat.shape[1]
     with torch.no_grad():
-        cos = cosine_to(pixels.view(b, categories, -1, h, w), semantics.semantics()).flatten(2)
+        cos = cell_cosines(pixels, semantics.semantics()).flatten(2)
         inside = F.interpolate(valid.float(), (h, w), mode="area").flatten(1) > 0.5
         fg = cos[:, 1:].masked_fill(~inside[:, None], -1.0)
         n = (inside.sum(1).float() * share).ceil().clamp_min(1).long()

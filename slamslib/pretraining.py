@@ -110,5 +110,6 @@ def describe_pretraining(cfg: Config, progress: bool = True) -> dict | None:
     mean_ap, _ = classification_map(trained.model, build_dataset(stand_in, stand_in.data.val_split),
                                     pick_device(cfg.device), progress)
     return {"weights": str(cfg.backbone.pretraining.dir / path.parent.name / path.name),
-            "classification_map": mean_ap, "train_s": trained.train_s, "images": stand_in.benchmark.train_aug_size, "categories": stand_in.benchmark.num_classes,
+            "classification_map": mean_ap, "train_s": trained.train_s,
+            "images": stand_in.benchmark.train_aug_size, "categories": stand_in.benchmark.num_classes,
             "silhouettes": sorted(silhouettes_used(stand_in.benchmark))}

@@ -36,31 +36,35 @@ class SemanticEncoderTask(nn.Module):
     def forward(self, images, valid, labels):
         x = self.net.resize(images)
         features = self.net.backbone(x)
-        embeddings, pixels = self.net.head(features, semantics=self.net.semantics.semantics())
-        if self.exclusion_weight > 0:
-            # background learns on the backbone's features without reshaping them: its labels (the
-            # whole image yes, its strongest cells no) are the kit's own, the categories' are not
-            background, _ = self.net.head(features.detach(), semantics=self.net.semantics.semantics())
-            embeddings = torch.cat([background[:, :1], embeddings[:, 1:]], 1)
+        semantics = self.net.semantics.semantics()
+        embeddings, pixels = self.net.head(features, semantics=semantics)
         y_hat = L.with_background(labels)
         y_hat[:, 0] = (valid.flatten(1).amax(1) > 0).to(y_hat.dtype)   # an all-hidden image has none
+        if self.exclusion_weight > 0:
+            cells = L.strongest_cells(self.net.semantics, pixels, y_hat, valid, self.exclusion_share)
+            whole, pieces = self._background_views(x, features, cells, semantics)
+            embeddings = torch.cat([whole[:, :1], embeddings[:, 1:]], 1)
         out = {"presence": L.presence_loss(self.net.semantics, embeddings, y_hat)}
         total = out["presence"]
         if self.net.decoder is not None and self.reconstruction_weight > 0:
             out["reconstruction"] = L.reconstruction_loss(self.net.decoder(pixels), x)
             total = total + self.reconstruction_weight * out["reconstruction"]
         if self.exclusion_weight > 0:
-            cells = L.strongest_cells(self.net.semantics, pixels, y_hat, valid, self.exclusion_share)
-            piece = x * F.interpolate(cells[:, None].float(), x.shape[-2:], mode="nearest")
-            # only the background's embedding and semantics learn from the pieces, and the backbone's
-            # batch-norm statistics stay those of whole images
-            with torch.no_grad(), evaluating(self.net.backbone):
-                features = self.net.backbone(piece)
-            piece_embeddings, _ = self.net.head(features, semantics=self.net.semantics.semantics())
             out["background_exclusion"] = L.background_exclusion_loss(
-                self.net.semantics, piece_embeddings, cells.flatten(1).any(1))
+                self.net.semantics, pieces, cells.flatten(1).any(1))
             total = total + self.exclusion_weight * out["background_exclusion"]
         return {"total": total, **out}
+
+    def _background_views(self, x, features, cells, semantics):
+        """Embeddings for the background to learn from without reshaping the backbone (its labels,
+        whole image yes, strongest cells no, are the kit's own): the whole images on detached features,
+        and the pieces made of their strongest cells, through the backbone in eval mode so batch-norm
+        statistics stay those of whole images. One head pass for both."""
+        piece = x * F.interpolate(cells[:, None].float(), x.shape[-2:], mode="nearest")
+        with torch.no_grad(), evaluating(self.net.backbone):
+            piece_features = self.net.backbone(piece)
+        both, _ = self.net.head(torch.cat([features.detach(), piece_features]), semantics=semantics)
+        return both.chunk(2)
 
 
 class CamTask(nn.Module):

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .semantic_encoder import EmbeddingHead, cosine_to
+from .semantic_encoder import EmbeddingHead, cell_cosines
 
 
 class ActivationNet(nn.Module):
@@ -41,9 +41,7 @@ class ActivationNet(nn.Module):
     def _logits(self, features, pixels):
         if self.maps is not None:
             return self.maps(features)
-        b, _, h, w = pixels.shape
-        cos = cosine_to(pixels.view(b, self.semantics.shape[0], -1, h, w), self.semantics)
-        return self.tau * (cos - self.delta)
+        return self.tau * (cell_cosines(pixels, self.semantics) - self.delta)
 
     def activation_maps(self, images):
         """Sigmoid maps at the input size, for inference."""

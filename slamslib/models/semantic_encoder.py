@@ -23,6 +23,12 @@ def cosine_to(embeddings: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor
     return dots / e.norm(dim=2).clamp_min(EPS)
 
 
+def cell_cosines(pixels: torch.Tensor, semantics: torch.Tensor) -> torch.Tensor:
+    """An embedding map B x (K+1)D x h x w against semantics (K+1) x D -> cos per cell, B x (K+1) x h x w."""
+    b, _, h, w = pixels.shape
+    return cosine_to(pixels.view(b, semantics.shape[0], -1, h, w), semantics)
+
+
 def positive(x: torch.Tensor, activation: str) -> torch.Tensor:
     """ReLU as in SLAMS.md, or softplus: also non-negative (cosines stay in [0, 1]) but never zero,
     so an embedding or a semantic row cannot die."""
