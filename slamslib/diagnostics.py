@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from . import losses as L
-from .data.synthetic import BODY, CONTEXT, CUE, PLAIN, load_region, split_region_code
+from .data.synthetic import BODY, CONTEXT, CUE, PLAIN, context_categories, load_region, split_region_code
 from .data.transforms import to_tensor
 from .maps import load_maps, seed_labels
 from .models.semantic_encoder import cell_cosines
@@ -86,6 +86,64 @@ def judge_cuts(se, split, device, limit: int = 200, synthetic: bool = True) -> p
                          index=["L_fg", "L_bg", "S_k(inside)", "S_k(rest)", "S_0(inside)"]).T
     table.index.name = "cut"
     return table
+
+
+OBJECT_CUTS = ("object", "object + ring", "object + its context")
+WITH_CONTEXT, WITHOUT_CONTEXT = "k's context in the image", "no context of k in the image"
+
+
+@torch.no_grad()
+def judge_objects(se, split, device, limit: int = 200, ring: int = 4) -> pd.DataFrame:
+    """The frozen SE's score of category k on one object of k cut out of a seed image ("inside") and on
+    what is left ("rest"), by whether the image shows k's co-occurring context (embedded benchmark).
+    Cuts: the ground-truth object alone; the object grown by `ring` pixels (is the cut's edge, or its
+    silhouette left in the rest, what the judge reads?); the object with its context region.
+
+    L_fg wants S_k(inside) high and L_bg wants S_k(rest) low: a judge for which the object alone does
+    not score highest inside and lowest outside teaches maps to take in more than the object."""
+    se = se.to(device).eval()
+    sums: dict = {}
+    for i in range(min(limit, len(split))):
+        gt = split.mask(i)
+        kind, category = split_region_code(load_region(split.root, split.names[i]))
+        present = [k for k in np.unique(gt) if 0 < k < 255]
+        if not present:
+            continue
+        x = to_tensor(split.image(i))[None].to(device)
+        cuts, keys = [], []
+        for k in present:
+            obj = torch.from_numpy((gt == k).astype(np.float32))[None, None]
+            context = torch.from_numpy(((kind == CONTEXT) & (category == k)).astype(np.float32))[None, None]
+            group = WITH_CONTEXT if context.any() else WITHOUT_CONTEXT
+            grown = F.max_pool2d(obj, 2 * ring + 1, 1, ring)
+            for cut, m in zip(OBJECT_CUTS, (obj, grown, torch.maximum(obj, context))):
+                if cut == "object + its context" and group == WITHOUT_CONTEXT:
+                    continue
+                cuts.append(m)
+                keys.append((group, cut, int(k)))
+        m = torch.cat(cuts).to(device)
+        pieces = se.resize(torch.cat([x * m, x * (1 - m)]))
+        scores = se.semantics.score(se.semantics.cosine(se.embed(pieces)[0]))
+        inside, rest = scores.chunk(2)
+        for row, (group, cut, k) in enumerate(keys):
+            total = sums.setdefault((group, cut), np.zeros(3))
+            total += [inside[row, k].item(), rest[row, k].item(), 1]
+    order = [(g, c) for g in (WITH_CONTEXT, WITHOUT_CONTEXT) for c in OBJECT_CUTS if (g, c) in sums]
+    table = pd.DataFrame({key: [sums[key][0] / sums[key][2], sums[key][1] / sums[key][2], sums[key][2]]
+                          for key in order}, index=["S_k(inside)", "S_k(rest)", "pairs"]).T
+    table.index.names = ["group", "cut"]
+    table["pairs"] = table["pairs"].astype(int)
+    return table
+
+
+def iou_by_group(per_class_iou: pd.DataFrame, root) -> pd.DataFrame:
+    """Mean per-category IoU over the benchmark's context categories and over the others (columns of
+    per_class_iou: methods; index: class names, background first and left out)."""
+    context = set(context_categories(root))
+    foreground = per_class_iou.iloc[1:]
+    groups = pd.Series(["context categories" if c in context else "other categories"
+                        for c in foreground.index], index=foreground.index)
+    return foreground.groupby(groups).mean().T
 
 
 PIXEL_REGIONS = {"cue": CUE, "body": BODY, "context": CONTEXT, "plain background": PLAIN}

@@ -207,8 +207,9 @@ def _dataset(cfg: Config, name: str, train):
 
 
 def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
-                  stop_after: int | None = None, progress: bool = True) -> Trained:
-    """Train `name` (semantic_encoder, cam, activation_net) unless weights for these params exist."""
+                  stop_after: int | None = None, progress: bool = True, dataset=None) -> Trained:
+    """Train `name` (semantic_encoder, cam, activation_net) unless weights for these params exist.
+    `dataset` replaces the training set the params describe (benchmarks/oracle_judge_check.py)."""
     if not force and stop_after is None:
         cached = load_trained(cfg, name, num_classes)
         if cached is not None:
@@ -220,10 +221,13 @@ def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
                          "fewer processes, or head: aspp_v2)")
     under_torchrun = "LOCAL_RANK" in os.environ
     if cfg.distributed.nproc_per_node > 1 and not under_torchrun:
+        if dataset is not None:
+            raise SlamsError("a replacement training set cannot travel to torchrun workers; "
+                             "set distributed.nproc_per_node: 1")
         launch_torchrun(cfg, name)
         return require(cfg, name, num_classes)
     train = train_config(cfg, name)
-    dataset = _dataset(cfg, name, train)
+    dataset = _dataset(cfg, name, train) if dataset is None else dataset
     task = build_task(cfg, name, num_classes)
     result = fit(task, train, dataset, weights_path(cfg, name).parent, name, cfg.seed,
                  weights_hash(cfg, name), pick_device(cfg.device), cfg.data.num_workers,

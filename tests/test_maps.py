@@ -102,3 +102,57 @@ def test_pixel_cosines_follow_the_region_maps(smoke_tree):
     plain = torch.from_numpy(kind == PLAIN)
     assert plain.any()
     assert one.loc["plain background", "cos to s_0"] == pytest.approx(cos0[plain].mean().item(), abs=1e-5)
+
+
+def test_judge_objects_scores_each_object_as_computed_by_hand(smoke_tree):
+    from slamslib.data import build_dataset
+    from slamslib.data.synthetic import CONTEXT, load_region, split_region_code
+    from slamslib.data.transforms import to_tensor
+    from slamslib.diagnostics import WITH_CONTEXT, WITHOUT_CONTEXT, judge_objects
+    from slamslib.training import build_network
+    cfg, _ = smoke_tree
+    se = build_network(cfg, "semantic_encoder", 5).eval()
+    split = build_dataset(cfg, cfg.data.seed_split)
+    images = 4
+    table = judge_objects(se, split, "cpu", limit=images, ring=0)
+    inside, rest = {WITH_CONTEXT: [], WITHOUT_CONTEXT: []}, {WITH_CONTEXT: [], WITHOUT_CONTEXT: []}
+    for i in range(images):      # one piece at a time, the object alone
+        gt = split.mask(i)
+        kind, category = split_region_code(load_region(split.root, split.names[i]))
+        x = to_tensor(split.image(i))[None]
+        for k in [k for k in np.unique(gt) if 0 < k < 255]:
+            group = WITH_CONTEXT if ((kind == CONTEXT) & (category == k)).any() else WITHOUT_CONTEXT
+            m = torch.from_numpy((gt == k).astype(np.float32))
+            with torch.no_grad():
+                for piece, out in ((x * m, inside), (x * (1 - m), rest)):
+                    score = se.semantics.score(se.semantics.cosine(se.embed(se.resize(piece))[0]))
+                    out[group].append(score[0, k].item())
+    for group in (WITH_CONTEXT, WITHOUT_CONTEXT):
+        if not inside[group]:
+            assert group not in table.index.get_level_values(0)
+            continue
+        row = table.loc[(group, "object")]
+        assert row["pairs"] == len(inside[group])
+        assert row["S_k(inside)"] == pytest.approx(np.mean(inside[group]), abs=1e-4)
+        assert row["S_k(rest)"] == pytest.approx(np.mean(rest[group]), abs=1e-4)
+        # a ring of 0 pixels grows nothing
+        assert table.loc[(group, "object + ring")].tolist() == pytest.approx(row.tolist(), abs=1e-6)
+    assert ((WITH_CONTEXT, "object + its context") in table.index) == bool(inside[WITH_CONTEXT])
+    assert (WITHOUT_CONTEXT, "object + its context") not in table.index
+
+
+def test_iou_by_group_averages_context_and_other_categories(tmp_path):
+    import json
+    import pandas as pd
+    from slamslib.diagnostics import iou_by_group
+    from slamslib.errors import SlamsError
+    (tmp_path / "benchmark.json").write_text(json.dumps({"context_classes": ["b", "c"]}))
+    per_class = pd.DataFrame({"slams": [90.0, 10.0, 20.0, 60.0, 40.0], "cam": [80.0, 30.0, 50.0, 0.0, 10.0]},
+                             index=["background", "a", "b", "c", "d"])
+    groups = iou_by_group(per_class, tmp_path)
+    assert groups.loc["slams", "context categories"] == pytest.approx(40.0)    # b, c
+    assert groups.loc["slams", "other categories"] == pytest.approx(25.0)      # a, d; background left out
+    assert groups.loc["cam", "context categories"] == pytest.approx(25.0)
+    assert groups.loc["cam", "other categories"] == pytest.approx(20.0)
+    with pytest.raises(SlamsError, match="benchmark.json"):
+        iou_by_group(per_class, tmp_path / "nowhere")

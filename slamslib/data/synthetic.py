@@ -323,6 +323,16 @@ def generate(cfg: BenchmarkConfig, root: str | Path, force: bool = False) -> Pat
     return root
 
 
+def context_categories(root: str | Path) -> list[str]:
+    """The categories the benchmark at `root` shows on a co-occurring context (from benchmark.json)."""
+    marker = Path(root) / "benchmark.json"
+    try:
+        return list(json.loads(marker.read_text())["context_classes"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise SlamsError(f"{marker} is missing or names no context_classes ({type(exc).__name__}); "
+                         "regenerate the benchmark") from None
+
+
 def load_region(root: str | Path, name: str) -> np.ndarray:
     path = Path(root) / REGION_DIR / f"{name}.png"
     try:

@@ -11,7 +11,7 @@ import pandas as pd
 from .. import viz
 from ..config import Config, stable_hash
 from ..data import build_dataset, class_names_for, prepare_data
-from ..diagnostics import judge_cuts, region_rates
+from ..diagnostics import iou_by_group, judge_cuts, judge_objects, region_rates
 from ..engine import pick_device
 from ..evaluate import classification_map
 from ..maps import evaluate_seeds, infer_split, load_maps, seed_labels
@@ -33,6 +33,8 @@ class ActivationMapsReport:
     per_class_iou: pd.DataFrame    # categories x methods, percent
     regions: pd.DataFrame | None   # synthetic only: cue/body recall, context/plain false positives
     judge: pd.DataFrame            # how the frozen SE scores hand-made cuts (diagnostics.judge_cuts)
+    judge_objects: pd.DataFrame | None = None   # synthetic only: the SE on one object, by context
+    iou_by_group: pd.DataFrame | None = None    # synthetic only: methods x (context, other) categories
     figures: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
 
@@ -99,6 +101,10 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     judge = judge_cuts(se.model, seed, device, synthetic=cfg.data.name == "synthetic")
     write_csv(judge, out / "judge_cuts.csv")
     report = ActivationMapsReport(seeds, table, per_class_iou, region_table, judge)
+    if cfg.data.name == "synthetic":
+        report.judge_objects = judge_objects(se.model, seed, device)
+        report.iou_by_group = iou_by_group(per_class_iou, cfg.data.root)
+        write_csv(report.judge_objects, out / "judge_objects.csv")
     write_csv(table, out / "seed_table.csv")
     write_csv(per_class_iou, out / "seed_iou_per_class.csv")
 
@@ -136,6 +142,10 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     if region_table is not None:
         metrics["regions"] = region_table.round(4).to_dict(orient="index")
     metrics["judge"] = judge.round(4).to_dict(orient="index")
+    if report.judge_objects is not None:
+        metrics["judge_objects"] = {group: rows.droplevel(0).round(4).to_dict(orient="index")
+                                    for group, rows in report.judge_objects.groupby(level=0, sort=False)}
+        metrics["seed_iou_by_group"] = report.iou_by_group.round(2).to_dict(orient="index")
     report.summary = write_summary(cfg, "activation_maps", metrics, started, str(device),
                                    params_hash=maps_hash(cfg))
     return report
