@@ -88,7 +88,7 @@ def judge_cuts(se, split, device, limit: int = 200, synthetic: bool = True) -> p
     return table
 
 
-OBJECT_CUTS = ("object", "object + ring", "object + its context")
+OBJECT_CUTS = ("object", "cue", "body", "object + ring", "object + its context")
 WITH_CONTEXT, WITHOUT_CONTEXT = "k's context in the image", "no context of k in the image"
 
 
@@ -96,11 +96,13 @@ WITH_CONTEXT, WITHOUT_CONTEXT = "k's context in the image", "no context of k in 
 def judge_objects(se, split, device, limit: int = 200, ring: int = 4) -> pd.DataFrame:
     """The frozen SE's score of category k on one object of k cut out of a seed image ("inside") and on
     what is left ("rest"), by whether the image shows k's co-occurring context (embedded benchmark).
-    Cuts: the ground-truth object alone; the object grown by `ring` pixels (is the cut's edge, or its
-    silhouette left in the rest, what the judge reads?); the object with its context region.
+    Cuts: the ground-truth object alone; its cue alone; its body alone (the object without the cue);
+    the object grown by `ring` pixels (is the cut's edge, or its silhouette left in the rest, what the
+    judge reads?); the object with its context region.
 
     L_fg wants S_k(inside) high and L_bg wants S_k(rest) low: a judge for which the object alone does
-    not score highest inside and lowest outside teaches maps to take in more than the object."""
+    not score highest inside and lowest outside teaches maps to take in more than the object (context)
+    or less (the cue alone: completeness needs a judge that still sees k in the rest after the cue)."""
     se = se.to(device).eval()
     sums: dict = {}
     for i in range(min(limit, len(split))):
@@ -115,8 +117,9 @@ def judge_objects(se, split, device, limit: int = 200, ring: int = 4) -> pd.Data
             obj = torch.from_numpy((gt == k).astype(np.float32))[None, None]
             context = torch.from_numpy(((kind == CONTEXT) & (category == k)).astype(np.float32))[None, None]
             group = WITH_CONTEXT if context.any() else WITHOUT_CONTEXT
+            cue = torch.from_numpy(((kind == CUE) & (category == k)).astype(np.float32))[None, None]
             grown = F.max_pool2d(obj, 2 * ring + 1, 1, ring)
-            for cut, m in zip(OBJECT_CUTS, (obj, grown, torch.maximum(obj, context))):
+            for cut, m in zip(OBJECT_CUTS, (obj, cue, obj * (1 - cue), grown, torch.maximum(obj, context))):
                 if cut == "object + its context" and group == WITHOUT_CONTEXT:
                     continue
                 cuts.append(m)
