@@ -3,7 +3,8 @@
 The semantic encoder learns from image labels that a category's co-occurring context is evidence of it
 (80 % co-occurrence on the demo set), and L_fg and L_bg then ask the maps to take the context in. Here
 the SE is trained with ground-truth help that no WSSS method has: in a share (`--rate`) of its training
-images, one labelled object is erased (set to the fill, its void outline too) and its label removed, so
+images, one labelled object is erased (set to the fill, and with it the 1-pixel void outlines, which
+the ground truth does not assign to an object) and its label removed, so
 the SE sees the context without its object labelled "not k". Stage 02 then trains the activation
 network and the CAM as usual (the CAM is the same as without the oracle) and scores the seeds.
 
@@ -33,7 +34,8 @@ from slamslib.training import train_config, train_network
 
 class ObjectErased(TrainImages):
     """The SE's training images; in a share `rate` of them one labelled object is erased with its
-    label (ground-truth masks: an oracle)."""
+    label (ground-truth masks: an oracle). The void outlines (255) go with it, all of them: the ground
+    truth does not say which object an outline belongs to."""
 
     def __init__(self, split, train, seed, masked_input, rate: float):
         super().__init__(split, train, seed, masked_input)
