@@ -28,7 +28,7 @@ from slamslib.data.transforms import TrainImages, augment, sample_generator
 from slamslib.data.voc import IGNORE
 from slamslib.diagnostics import WITH_CONTEXT, iou_by_group, judge_objects
 from slamslib.engine import pick_device
-from slamslib.paths import atomic_path
+from slamslib.report import over_seeds
 from slamslib.training import train_config, train_network
 
 
@@ -98,13 +98,8 @@ def main() -> None:
                         for col in ("S_k(inside)", "S_k(rest)")},
                      "minutes": (time.time() - started) / 60})
         print(pd.DataFrame(rows[-1:]).round(3).T.to_string(header=False), flush=True)
-    table = pd.DataFrame(rows).set_index("seed")
-    summary = table.agg(["mean", "std"])
-    print("\n" + pd.concat([table, summary]).round(3).T.to_string())
-    print(f"\nwith the oracle judge: SLAMs {summary.loc['mean', 'slams']:.1f} ± "
-          f"{summary.loc['std', 'slams']:.1f}, CAM {summary.loc['mean', 'cam']:.1f} ± {summary.loc['std', 'cam']:.1f}")
-    with atomic_path(base.run_dir.parent / f"{base.run_name}-oracle-erase{args.rate:g}.csv") as tmp:
-        pd.concat([table, summary]).to_csv(tmp, float_format="%.4f")
+    over_seeds(rows, base.run_dir.parent / f"{base.run_name}-oracle-erase{args.rate:g}.csv",
+               "seed mIoU with the oracle judge")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import pandas as pd
 
 from slamslib import stages
 from slamslib.config import load_config, parse_overrides
-from slamslib.paths import atomic_path
+from slamslib.report import over_seeds
 
 
 def main() -> None:
@@ -46,13 +46,7 @@ def main() -> None:
                         for region, value in regions.items()},
                      "minutes": (time.time() - started) / 60})
         print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows).set_index("seed")
-    summary = table.agg(["mean", "std"])
-    print("\n" + pd.concat([table, summary]).round(3).to_string())
-    print(f"\nseed mIoU: SLAMs {summary.loc['mean', 'slams']:.1f} ± {summary.loc['std', 'slams']:.1f}, "
-          f"CAM {summary.loc['mean', 'cam']:.1f} ± {summary.loc['std', 'cam']:.1f}")
-    with atomic_path(base.run_dir.parent / f"{base.run_name}{args.tag}-seeds.csv") as tmp:
-        pd.concat([table, summary]).to_csv(tmp, float_format="%.4f")
+    over_seeds(rows, base.run_dir.parent / f"{base.run_name}{args.tag}-seeds.csv", "seed mIoU")
 
 
 if __name__ == "__main__":

@@ -58,3 +58,16 @@ def write_report(cfg: Config, table: pd.DataFrame, total_s: float) -> str:
     with atomic_path(cfg.run_dir / "report.md") as tmp:
         tmp.write_text(text)
     return text
+
+
+def over_seeds(rows: list[dict], path, label: str) -> pd.DataFrame:
+    """Benchmark scripts run once per training seed: one column per seed plus mean and std, printed;
+    the table written (atomically) to `path`; the closing line says SLAMs and CAM as mean ± std."""
+    table = pd.DataFrame(rows).set_index("seed")
+    table = pd.concat([table, table.agg(["mean", "std"])])
+    print("\n" + table.round(3).T.to_string())
+    print(f"\n{label}: " + ", ".join(f"{name} {table.loc['mean', key]:.1f} ± {table.loc['std', key]:.1f}"
+                                     for name, key in (("SLAMs", "slams"), ("CAM", "cam"))))
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, float_format="%.4f")
+    return table
