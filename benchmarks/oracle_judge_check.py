@@ -28,7 +28,7 @@ from slamslib.data.transforms import TrainImages, augment, sample_generator
 from slamslib.data.voc import IGNORE
 from slamslib.diagnostics import WITH_CONTEXT, iou_by_group, judge_objects
 from slamslib.engine import pick_device
-from slamslib.report import over_seeds
+from slamslib.report import over_seeds, seed_runs
 from slamslib.training import train_config, train_network
 
 
@@ -71,10 +71,8 @@ def main() -> None:
     if base.data.name != "synthetic":
         raise SystemExit("the oracle study needs the embedded benchmark (data.name: synthetic)")
     rows = []
-    for seed in args.seeds:
-        run = f"{base.run_name}-oracle-erase{args.rate:g}-seed{seed}"
-        cfg = load_config(args.params, {**overrides, "seed": seed, "run_name": run,
-                                        "data.root": str(base.data.root)})
+    name = f"{base.run_name}-oracle-erase{args.rate:g}"
+    for seed, cfg in seed_runs(args.params, overrides, name, args.seeds):
         started = time.time()
         prepare_data(cfg)
         names = class_names_for(cfg)
@@ -98,8 +96,7 @@ def main() -> None:
                         for col in ("S_k(inside)", "S_k(rest)")},
                      "minutes": (time.time() - started) / 60})
         print(pd.DataFrame(rows[-1:]).round(3).T.to_string(header=False), flush=True)
-    over_seeds(rows, base.run_dir.parent / f"{base.run_name}-oracle-erase{args.rate:g}.csv",
-               "seed mIoU with the oracle judge")
+    over_seeds(rows, base.run_dir.parent / f"{name}.csv", "seed mIoU with the oracle judge")
 
 
 if __name__ == "__main__":

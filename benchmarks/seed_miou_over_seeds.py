@@ -16,7 +16,7 @@ import pandas as pd
 
 from slamslib import stages
 from slamslib.config import load_config, parse_overrides
-from slamslib.report import over_seeds
+from slamslib.report import over_seeds, seed_runs
 
 
 def main() -> None:
@@ -29,10 +29,7 @@ def main() -> None:
     overrides = parse_overrides(args.overrides)
     base = load_config(args.params, overrides)
     rows = []
-    for seed in args.seeds:
-        run = f"{base.run_name}{args.tag}-seed{seed}"
-        cfg = load_config(args.params, {**overrides, "seed": seed, "run_name": run,
-                                        "data.root": str(base.data.root)})
+    for seed, cfg in seed_runs(args.params, overrides, f"{base.run_name}{args.tag}", args.seeds):
         started = time.time()
         se = stages.semantic_encoder(cfg, progress=False)
         maps = stages.activation_maps(cfg, progress=False)

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from .config import Config
+from .config import Config, load_config
 from .paths import atomic_path
 
 
@@ -58,6 +58,15 @@ def write_report(cfg: Config, table: pd.DataFrame, total_s: float) -> str:
     with atomic_path(cfg.run_dir / "report.md") as tmp:
         tmp.write_text(text)
     return text
+
+
+def seed_runs(params_file, overrides: dict, name: str, seeds):
+    """(seed, config) for each training seed of a benchmark script: run `<name>-seed<N>`, the data of the
+    base params kept (benchmark.seed is not touched)."""
+    base = load_config(params_file, overrides)
+    for seed in seeds:
+        yield seed, load_config(params_file, {**overrides, "seed": seed, "run_name": f"{name}-seed{seed}",
+                                              "data.root": str(base.data.root)})
 
 
 def over_seeds(rows: list[dict], path, label: str) -> pd.DataFrame:
