@@ -26,8 +26,7 @@ from slamslib.config import load_config, parse_overrides
 from slamslib.data import build_dataset, class_names_for, prepare_data
 from slamslib.data.transforms import TrainImages, augment, sample_generator
 from slamslib.data.voc import IGNORE
-from slamslib.diagnostics import WITH_CONTEXT, iou_by_group, judge_objects
-from slamslib.engine import pick_device
+from slamslib.diagnostics import WITH_CONTEXT
 from slamslib.report import over_seeds, seed_runs
 from slamslib.training import train_config, train_network
 
@@ -83,8 +82,7 @@ def main() -> None:
         se = stages.semantic_encoder(cfg, progress=False)          # the weights above, measured
         maps = stages.activation_maps(cfg, progress=False)
         m = maps.summary["metrics"]
-        judge = judge_objects(se.trained.model, build_dataset(cfg, cfg.data.seed_split), pick_device(cfg.device))
-        groups = iou_by_group(maps.per_class_iou, cfg.data.root)
+        judge, groups = maps.judge_objects, maps.iou_by_group     # stage 02 measured both
         rows.append({"seed": seed, "slams": m["seed_miou"]["slams"], "cam": m["seed_miou"]["cam"],
                      "se_map": se.presence_map,
                      **{f"{method} {group}": groups.loc[method, group]
