@@ -29,7 +29,7 @@ from slamslib.models.affinity import AffinityNet
 from slamslib.models.backbones import build_backbone
 from slamslib.pseudo_labels import STEPS, Refiner, label_split
 from slamslib.tasks import AffinityTask
-from slamslib.training import label_reader
+from slamslib.training import label_reader, maps_dir as stored_maps
 
 
 def cue_maps(split, folder) -> None:
@@ -57,7 +57,7 @@ def main() -> None:
         maps_dir, threshold = scratch / "maps", 0.3
         cue_maps(train, maps_dir)
     else:
-        maps_dir = cfg.stage_dir("activation_maps") / "maps" / args.maps
+        maps_dir = stored_maps(cfg, args.maps)
         summary = json.loads((cfg.stage_dir("activation_maps") / "summary.json").read_text())
         threshold = summary["metrics"]["best_threshold"][args.maps]
     if args.affinity == "truth":

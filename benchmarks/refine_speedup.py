@@ -19,7 +19,7 @@ from PIL import Image
 from slamslib.config import load_config, parse_overrides
 from slamslib.data import build_dataset, class_names_for
 from slamslib.pseudo_labels import Refiner, label_split
-from slamslib.training import require
+from slamslib.training import maps_dir, require
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     summary = json.loads((cfg.stage_dir("pseudo_labels") / "summary.json").read_text())
     t = summary["metrics"]["thresholds"][args.method]
     net = require(cfg, f"affinity_{args.method}", len(class_names_for(cfg))).model.cpu().eval()
-    refiner = Refiner(cfg, split, cfg.stage_dir("activation_maps") / "maps" / args.method, t["seed"],
+    refiner = Refiner(cfg, split, maps_dir(cfg, args.method), t["seed"],
                       t["rw"], net)
     scratch = cfg.stage_dir("pseudo_labels") / "speedup"
     seconds, folders = {}, {}

@@ -41,6 +41,8 @@ def main() -> None:
                      "cam_img_s": m["train_images_per_s"]["cam"],
                      **{f"{method}_{region}": value for method, regions in m.get("regions", {}).items()
                         for region, value in regions.items()},
+                     **{f"{method} {group}": value for method, groups in m.get("seed_iou_by_group", {}).items()
+                        for group, value in groups.items()},
                      "minutes": (time.time() - started) / 60})
         print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False), flush=True)
     over_seeds(rows, base.run_dir.parent / f"{base.run_name}{args.tag}-seeds.csv", "seed mIoU")

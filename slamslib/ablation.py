@@ -57,9 +57,10 @@ def sub_runs(cfg: Config) -> list[SubRun]:
 
 
 def networks(cfg: Config) -> list[str]:
-    """What a sub-run trains, in order: the SE, the CAM when the AN starts from it, the AN."""
-    return ["semantic_encoder", *(["cam"] if cfg.activation_net.init_from == "cam" else []),
-            "activation_net"]
+    """What a sub-run trains, in order: the CAM when the SE's erasing or the AN's warm start needs
+    it, the SE, the AN."""
+    cam = cfg.semantic_encoder.erasing.rate > 0 or cfg.activation_net.init_from == "cam"
+    return [*(["cam"] if cam else []), "semantic_encoder", "activation_net"]
 
 
 def _link(source: Path, target: Path) -> None:
@@ -160,7 +161,7 @@ def train_all(cfg: Config, runs: list[SubRun], num_classes: int, progress: bool 
     check_workers(cfg)
     store = cfg.run_dir / "ablation" / "weights"
     trained = {}
-    for name in ("semantic_encoder", "cam", "activation_net"):
+    for name in ("cam", "semantic_encoder", "activation_net"):
         todo = {}
         for run in runs:
             if name in networks(run.cfg) and (force or not _share(run.cfg, name, store, cfg)):

@@ -157,6 +157,19 @@ class BackgroundExclusionConfig(Section):
                          "valid cells (by their cosine to s_k) goes into the piece")
 
 
+class ErasingConfig(Section):
+    """The kit's own option (not in SLAMS.md): adversarial erasing (Wei et al. 2017) turned on the
+    judge. The SE learns from image labels that a context which comes with category k in most images
+    is evidence of k, and L_fg and L_bg then pull that context into k's map. With this on, the CAM is
+    trained first; in a share of the SE's training images the region the CAM gives to one labelled
+    category is filled with the mean colour and that label removed, so the SE sees what is left of the
+    image (k's context among it) labelled "not k"."""
+    rate: float = Field(0.0, ge=0, le=1, description="share of the SE's training images with one "
+                        "labelled category erased; 0 switches it off")
+    threshold: float = Field(0.3, gt=0, lt=1, description="the erased region: where that category's "
+                             "multi-scale CAM, divided by its max, is above this")
+
+
 class SemanticEncoderConfig(Section):
     embed_dim: int = Field(64, ge=1, description="D, per category (256 at paper scale)")
     input_size: int = Field(48, ge=16, description="the SE's fixed input side (224 at paper scale)")
@@ -173,6 +186,7 @@ class SemanticEncoderConfig(Section):
     reconstruction_weight: float = Field(1.0, ge=0, description="lambda_rec; 0 switches the decoder off")
     masked_input: MaskedInputConfig = MaskedInputConfig()
     background_exclusion: BackgroundExclusionConfig = BackgroundExclusionConfig()
+    erasing: ErasingConfig = ErasingConfig()
     train: TrainConfig = TrainConfig()
 
 
@@ -300,6 +314,7 @@ DEFAULT_ABLATION_ROWS = {
     "plain cosine score (tau 0)": {"semantic_encoder.tau": 0},
     "maps not normalised": {"maps.normalize": False},
     "SE + background exclusion (kit's own)": {"semantic_encoder.background_exclusion.weight": 0.1},
+    "SE + erasing by the CAM (kit's own)": {"semantic_encoder.erasing.rate": 0.5},
 }
 # What a row may not change: the data every row is scored on, and where the sub-runs live.
 ABLATION_FIXED = ("run_name", "results_dir", "seed", "data", "benchmark", "ablation")

@@ -21,7 +21,9 @@ from .data import build_dataset
 from .data.transforms import LabelledImages, TrainImages
 from .data.voc import read_label_png
 from .engine import fit, pick_device
+from .erasing import CamRegions, ErasedImages
 from .errors import SlamsError
+from .maps import infer_split
 from .models.activation_net import ActivationNet
 from .models.affinity import AffinityNet
 from .models.deeplab import SegmentationNet
@@ -36,6 +38,7 @@ PSEUDO_LABELS = ("pseudo_labels.unsure", "pseudo_labels.affinity", "pseudo_label
                  "pseudo_labels.crf")
 SEGMENTATION_WEIGHTS = ("segmentation.head", "segmentation.atrous_rates", "segmentation.aspp_channels",
                         "segmentation.init_from", "segmentation.train")
+MAP_NETWORKS = {"slams": "activation_net", "cam": "cam"}   # method -> network that makes its maps
 # network -> (stage folder, params sections its weights depend on)
 NETWORKS = {
     "semantic_encoder": ("semantic_encoder", ("seed", "data", "benchmark", "backbone", "semantic_encoder")),
@@ -70,8 +73,12 @@ class Trained:
 
 def weights_hash(cfg: Config, name: str) -> str:
     own = cfg.hash(*NETWORKS[name][1])
-    source = warm_start_source(cfg, name)
-    return own if source is None else stable_hash([own, weights_hash(cfg, source)])
+    upstream = []
+    if (source := warm_start_source(cfg, name)) is not None:
+        upstream.append(weights_hash(cfg, source))
+    if (eraser := erasing_source(cfg, name)) is not None:     # its maps, not only its weights
+        upstream.append(maps_key(cfg, eraser))
+    return stable_hash([own, *upstream]) if upstream else own
 
 
 def warm_start_source(cfg: Config, name: str) -> str | None:
@@ -79,6 +86,30 @@ def warm_start_source(cfg: Config, name: str) -> str | None:
     if name.startswith("segmentation_") and cfg.segmentation.init_from != "none":
         return cfg.segmentation.init_from
     return None
+
+
+def erasing_source(cfg: Config, name: str) -> str | None:
+    """The method whose stored maps erase part of `name`'s training images, if any (ErasingConfig)."""
+    if name == "semantic_encoder" and cfg.semantic_encoder.erasing.rate > 0:
+        return "cam"
+    return None
+
+
+def maps_dir(cfg: Config, method: str) -> Path:
+    return cfg.stage_dir("activation_maps") / "maps" / method
+
+
+def maps_key(cfg: Config, method: str) -> str:
+    """What a method's stored maps depend on: its network's weights and the map params."""
+    return stable_hash([weights_hash(cfg, MAP_NETWORKS[method]), cfg.maps.model_dump(mode="json"), method])
+
+
+def store_maps(cfg: Config, method: str, model, split, progress: bool = True, force: bool = False,
+               marker: str = "done.json") -> dict:
+    """A method's multi-scale maps of every image of `split`, stored under maps_dir (slamslib.maps)."""
+    return infer_split(model, method, split, cfg.maps, maps_dir(cfg, method), pick_device(cfg.device),
+                       maps_key(cfg, method), cfg.maps.normalize or method == "cam", progress,
+                       marker=marker, force=force)
 
 
 def weights_path(cfg: Config, name: str) -> Path:
@@ -202,8 +233,13 @@ def _dataset(cfg: Config, name: str, train):
         reader = label_reader(pseudo_label_dir(cfg, name.removeprefix("segmentation_")), split,
                               "pseudo label")
         return LabelledImages(split, train, cfg.seed, reader)
-    return TrainImages(split, train, cfg.seed,
-                       cfg.semantic_encoder.masked_input if name == "semantic_encoder" else None)
+    if name != "semantic_encoder":
+        return TrainImages(split, train, cfg.seed)
+    se = cfg.semantic_encoder
+    if se.erasing.rate > 0:
+        regions = CamRegions(maps_dir(cfg, erasing_source(cfg, name)), split.names, se.erasing.threshold)
+        return ErasedImages(split, train, cfg.seed, se.masked_input, se.erasing.rate, regions)
+    return TrainImages(split, train, cfg.seed, se.masked_input)
 
 
 def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
@@ -220,6 +256,10 @@ def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
                          "aspp_v3 head's image-pooling BatchNorm needs at least 2 (raise batch_size, use "
                          "fewer processes, or head: aspp_v2)")
     under_torchrun = "LOCAL_RANK" in os.environ
+    source = erasing_source(cfg, name)
+    if source is not None and not under_torchrun:    # its maps, before any worker reads them
+        eraser = train_network(cfg, MAP_NETWORKS[source], num_classes, progress=progress)
+        store_maps(cfg, source, eraser.model, build_dataset(cfg, cfg.data.train_split), progress)
     if cfg.distributed.nproc_per_node > 1 and not under_torchrun:
         if dataset is not None:
             raise SlamsError("a replacement training set cannot travel to torchrun workers; "

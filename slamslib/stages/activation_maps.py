@@ -14,12 +14,11 @@ from ..data import build_dataset, class_names_for, prepare_data
 from ..diagnostics import iou_by_group, judge_cuts, judge_objects, region_rates
 from ..engine import pick_device
 from ..evaluate import classification_map
-from ..maps import evaluate_seeds, infer_split, load_maps, seed_labels
+from ..maps import evaluate_seeds, load_maps, seed_labels
 from ..paths import write_csv
 from ..summary import write_summary
-from ..training import require, train_network, weights_hash
-
-METHODS = {"slams": "activation_net", "cam": "cam"}   # method -> network that makes its maps
+from ..training import MAP_NETWORKS as METHODS
+from ..training import maps_dir, require, store_maps, train_network, weights_hash
 
 # Mean labelled categories and pixels per training image of the real datasets, to turn the measured
 # bytes per map pixel into a footprint (VOC train_aug: 10,582 images; COCO train2014: 82,783).
@@ -71,15 +70,12 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     out = cfg.stage_dir("activation_maps")
     seeds, rows, per_class, regions = {}, {}, {}, {}
     for method, trained in nets.items():
-        maps_dir = out / "maps" / method
-        normalize = cfg.maps.normalize or method == "cam"
-        key = stable_hash([weights_hash(cfg, METHODS[method]), cfg.maps.model_dump(mode="json"), method])
-        info = infer_split(trained.model, method, train, cfg.maps, maps_dir, device, key, normalize,
-                           progress, force=force)
+        folder = maps_dir(cfg, method)
+        info = store_maps(cfg, method, trained.model, train, progress, force)
         if not set(seed.names) <= set(train.names):
-            infer_split(trained.model, method, seed, cfg.maps, maps_dir, device, key, normalize,
-                        progress, marker=f"done-{cfg.data.seed_split}.json", force=force)
-        seeds[method] = evaluate_seeds(seed, maps_dir, cfg.maps.thresholds, method == "slams")
+            store_maps(cfg, method, trained.model, seed, progress, force,
+                       marker=f"done-{cfg.data.seed_split}.json")
+        seeds[method] = evaluate_seeds(seed, folder, cfg.maps.thresholds, method == "slams")
         best = seeds[method]["threshold"]
         rows[method] = {"seed_miou": best["best"]["miou"], "best_threshold": best["best_threshold"],
                         "seed_miou_background_map": seeds[method].get("background_map", {}).get("miou"),
@@ -90,9 +86,9 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
                         **_footprint(info, method == "slams")}
         per_class[method] = 100 * np.asarray(best["best"]["iou"])
         if cfg.data.name == "synthetic":
-            regions[method] = region_rates(seed, maps_dir, best["best_threshold"])
+            regions[method] = region_rates(seed, folder, best["best_threshold"])
             if method == "slams":
-                regions["slams (map 0)"] = region_rates(seed, maps_dir, None)
+                regions["slams (map 0)"] = region_rates(seed, folder, None)
     rows["slams"]["classification_map"] = None
     rows["cam"]["classification_map"] = cam_map
     table = pd.DataFrame(rows).T

@@ -21,7 +21,7 @@ from ..metrics import SegmentationScore, scores
 from ..paths import write_csv, write_json
 from ..pseudo_labels import STEPS, Refiner, label_split
 from ..summary import read_summary, write_summary
-from ..training import affinity_label_dir, pseudo_label_dir, train_network, weights_hash
+from ..training import affinity_label_dir, maps_dir, pseudo_label_dir, train_network, weights_hash
 from .activation_maps import METHODS, maps_hash
 
 
@@ -85,8 +85,7 @@ def pseudo_labels(cfg: Config, force: bool = False, progress: bool = True) -> Ps
                   else p.affinity.threshold)
         t_rw = t_seed if p.random_walk.threshold == "seed" else p.random_walk.threshold
         thresholds[method] = {"seed": t_seed, "rw": t_rw}
-        maps_dir = cfg.stage_dir("activation_maps") / "maps" / method
-        refiner = Refiner(cfg, train, maps_dir, t_seed, t_rw)
+        refiner = Refiner(cfg, train, maps_dir(cfg, method), t_seed, t_rw)
         key = stable_hash([maps_hash(cfg), p.affinity.threshold, p.affinity.fg_margin, p.affinity.bg_margin,
                            t_seed])
         seeds = _cached_labels(refiner, "affinity", affinity_label_dir(cfg, method), key, scored,

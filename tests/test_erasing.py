@@ -1,0 +1,94 @@
+"""The SE's erasing option (the kit's own): which pixels are erased, which label goes, where the
+regions come from, and that the SE's weights then depend on the CAM's."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from slamslib.config import Config
+from slamslib.data import build_dataset
+from slamslib.data.transforms import LabelledImages, TrainImages
+from slamslib.erasing import CamRegions, ErasedImages
+from slamslib.errors import SlamsError
+from slamslib.maps import save_maps
+from slamslib.training import maps_dir, train_config, train_network, weights_hash, weights_path
+
+
+def object_regions(split):
+    """index -> {category: its ground-truth pixels}: an eraser whose answer the test knows."""
+    def regions(index):
+        mask = np.asarray(split.mask(index))
+        return {int(k): mask == k for k in np.unique(mask) if 0 < k < 255}
+    return regions
+
+
+def test_erased_pixels_are_the_region_moved_with_the_crop_and_only_that_label_goes(smoke_tree):
+    cfg, _ = smoke_tree
+    split = build_dataset(cfg, cfg.data.train_split)
+    train = train_config(cfg, "semantic_encoder")
+    plain = TrainImages(split, train, seed=3)
+    masks = LabelledImages(split, train, seed=3, read_labels=split.mask)
+    erased = ErasedImages(split, train, seed=3, masked_input=None, rate=1.0, regions=object_regions(split))
+    checked = 0
+    for i in range(len(split)):
+        image, valid, labels, _ = erased[i]
+        before, valid_before, labels_before, _ = plain[i]
+        _, _, moved, _ = masks[i]
+        assert torch.equal(valid, valid_before)
+        gone = torch.nonzero(labels_before - labels).flatten()
+        assert len(gone) == 1 and labels_before[gone[0]] == 1        # exactly one labelled category
+        k = int(gone[0]) + 1
+        changed = (image != before).any(0)
+        assert torch.equal(changed, (moved == k) & (before != 0).any(0))
+        assert torch.equal(image[:, moved == k], torch.zeros_like(image[:, moved == k]))
+        checked += int((moved == k).any())
+    assert checked > len(split) // 2        # most crops still hold the erased object
+
+
+def test_rate_zero_leaves_the_training_images_as_they_are(smoke_tree):
+    cfg, _ = smoke_tree
+    split = build_dataset(cfg, cfg.data.train_split)
+    train = train_config(cfg, "semantic_encoder")
+    plain = TrainImages(split, train, seed=5)
+    erased = ErasedImages(split, train, seed=5, masked_input=None, rate=0.0, regions=object_regions(split))
+    for i in range(8):
+        assert all(torch.equal(a, b) for a, b in zip(plain[i][:3], erased[i][:3]))
+
+
+def test_cam_regions_threshold_the_stored_maps_and_name_a_missing_file(tmp_path):
+    maps = np.array([[[0.1, 0.5], [0.31, 0.25]], [[1.0, 0.0], [0.2, 0.9]]], np.float16)
+    save_maps(tmp_path / "img_a.npz", maps, np.array([2, 4], np.int16))
+    regions = CamRegions(tmp_path, ["img_a", "img_b"], threshold=0.3)(0)
+    assert sorted(regions) == [2, 4]
+    assert regions[2].tolist() == [[False, True], [True, False]]
+    assert regions[4].tolist() == [[True, False], [False, True]]
+    with pytest.raises(SlamsError, match="img_b.npz is missing"):
+        CamRegions(tmp_path, ["img_a", "img_b"], threshold=0.3)(1)
+
+
+def test_the_se_depends_on_the_cam_only_when_erasing_is_on(smoke_tree):
+    cfg, _ = smoke_tree
+    def se_hash(erasing: float, cam_lr: float = 0.02, flip: bool = True) -> str:
+        data = cfg.to_dict()
+        data["semantic_encoder"]["erasing"]["rate"] = erasing
+        data["cam"]["train"]["lr"] = cam_lr
+        data["maps"]["flip"] = flip
+        return weights_hash(Config.model_validate(data), "semantic_encoder")
+    assert se_hash(0.0) == se_hash(0.0, cam_lr=0.05) == se_hash(0.0, flip=False)
+    assert se_hash(0.5) != se_hash(0.5, cam_lr=0.05)          # the CAM's weights
+    assert se_hash(0.5) != se_hash(0.5, flip=False)           # how its maps are made
+    assert se_hash(0.5) != se_hash(0.0)
+
+
+def test_training_the_se_with_erasing_trains_the_cam_and_stores_its_maps_first(smoke_tree, tmp_path):
+    cfg, root = smoke_tree
+    data = cfg.to_dict()
+    data["results_dir"] = str(tmp_path / "results")
+    data["semantic_encoder"]["erasing"]["rate"] = 1.0
+    cfg = Config.model_validate(data)
+    n = cfg.benchmark.num_classes + 1
+    train_network(cfg, "semantic_encoder", n, progress=False)
+    assert weights_path(cfg, "cam").is_file() and weights_path(cfg, "semantic_encoder").is_file()
+    done = json.loads((maps_dir(cfg, "cam") / "done.json").read_text())
+    assert done["images"] == len(build_dataset(cfg, cfg.data.train_split))
