@@ -24,7 +24,7 @@ import torch
 from slamslib import stages
 from slamslib.config import load_config, parse_overrides
 from slamslib.data import build_dataset, class_names_for, prepare_data
-from slamslib.data.transforms import TrainImages, augment, sample_generator
+from slamslib.data.transforms import TrainImages, sample_generator
 from slamslib.data.voc import IGNORE
 from slamslib.diagnostics import WITH_CONTEXT
 from slamslib.report import over_seeds, seed_runs
@@ -45,9 +45,7 @@ class ObjectErased(TrainImages):
         draw = sample_generator(self.seed + 104729, self.epoch, index)    # its own stream
         if labels.sum() == 0 or torch.rand(1, generator=draw).item() >= self.rate:
             return image, valid, labels, index
-        # the same crop and flip as the image: the base class drew them first from this generator
-        _, _, mask = augment(self.split.image(index), self.train,
-                             sample_generator(self.seed, self.epoch, index), self.split.mask(index))
+        mask = self.moved(index, self.split.mask(index))
         present = [int(c) for c in mask.unique() if 0 < c < IGNORE]
         if not present:
             return image, valid, labels, index

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.transforms import TrainImages, augment, sample_generator
+from .data.transforms import TrainImages, sample_generator
 from .errors import SlamsError
 from .maps import load_maps
 
@@ -50,9 +50,6 @@ class ErasedImages(TrainImages):
         region = self.regions(index).get(k)
         if region is None:
             return image, valid, labels, index
-        # the base class drew the rescale, flip and crop first from this generator: the same again
-        _, _, moved = augment(self.split.image(index), self.train,
-                              sample_generator(self.seed, self.epoch, index), region.astype(np.int64))
         labels = labels.clone()
         labels[k - 1] = 0
-        return image.masked_fill(moved == 1, 0.0), valid, labels, index
+        return image.masked_fill(self.moved(index, region.astype(np.int64)) == 1, 0.0), valid, labels, index

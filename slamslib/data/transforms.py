@@ -76,6 +76,12 @@ class TrainImages(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
+    def moved(self, index: int, mask: np.ndarray) -> torch.Tensor:
+        """A label-like `mask` over the whole image `index`, through the rescale, flip and crop its image
+        gets this epoch (they are drawn first from the image's generator: the same draws again)."""
+        return augment(self.split.image(index), self.train, sample_generator(self.seed, self.epoch, index),
+                       mask)[2]
+
     def __getitem__(self, index: int):
         generator = sample_generator(self.seed, self.epoch, index)
         image, valid = augment(self.split.image(index), self.train, generator)
