@@ -81,14 +81,22 @@ def test_the_se_depends_on_the_cam_only_when_erasing_is_on(smoke_tree):
     assert se_hash(0.5) != se_hash(0.0)
 
 
-def test_training_the_se_with_erasing_trains_the_cam_and_stores_its_maps_first(smoke_tree, tmp_path):
+def test_se_erasing_trains_and_stores_the_cam_first_also_under_torchrun(smoke_tree, tmp_path):
     cfg, root = smoke_tree
     data = cfg.to_dict()
     data["results_dir"] = str(tmp_path / "results")
     data["semantic_encoder"]["erasing"]["rate"] = 1.0
     cfg = Config.model_validate(data)
     n = cfg.benchmark.num_classes + 1
-    train_network(cfg, "semantic_encoder", n, progress=False)
+    one = train_network(cfg, "semantic_encoder", n, progress=False).log
     assert weights_path(cfg, "cam").is_file() and weights_path(cfg, "semantic_encoder").is_file()
     done = json.loads((maps_dir(cfg, "cam") / "done.json").read_text())
     assert done["images"] == len(build_dataset(cfg, cfg.data.train_split))
+
+    # Under torchrun the workers read the same stored regions: the same erased batches, the same losses.
+    weights_path(cfg, "semantic_encoder").unlink()
+    two = Config.model_validate({**data, "distributed": {"nproc_per_node": 2}})
+    assert weights_hash(two, "semantic_encoder") == weights_hash(cfg, "semantic_encoder")
+    log = train_network(two, "semantic_encoder", n, progress=False).log
+    assert torch.load(weights_path(two, "semantic_encoder"), weights_only=False)["processes"] == 2
+    assert log["presence"].to_numpy() == pytest.approx(one["presence"].to_numpy(), rel=1e-4, abs=1e-6)
