@@ -28,7 +28,8 @@ from .evaluate import classification_map
 from .maps import evaluate_seeds, infer_split
 from .errors import SlamsError
 from .paths import write_json
-from .training import require, train_network, weights_hash, weights_path
+from .training import (erasing_source, require, train_network, warm_start_source, weights_hash,
+                       weights_path)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def sub_runs(cfg: Config) -> list[SubRun]:
 def networks(cfg: Config) -> list[str]:
     """What a sub-run trains, in order: the CAM when the SE's erasing or the AN's warm start needs
     it, the SE, the AN."""
-    cam = cfg.semantic_encoder.erasing.rate > 0 or cfg.activation_net.init_from == "cam"
+    cam = "cam" in (erasing_source(cfg, "semantic_encoder"), warm_start_source(cfg, "activation_net"))
     return [*(["cam"] if cam else []), "semantic_encoder", "activation_net"]
 
 

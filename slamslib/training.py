@@ -72,10 +72,11 @@ class Trained:
 
 
 def weights_hash(cfg: Config, name: str) -> str:
+    """What `name`'s weights depend on: its params sections and the networks (or maps) it starts from,
+    is judged by or reads, so that retraining one of those retrains it."""
     own = cfg.hash(*NETWORKS[name][1])
-    upstream = []
-    if (source := warm_start_source(cfg, name)) is not None:
-        upstream.append(weights_hash(cfg, source))
+    upstream = [weights_hash(cfg, source) for source in (warm_start_source(cfg, name), judge(name))
+                if source is not None]
     if (eraser := erasing_source(cfg, name)) is not None:     # its maps, not only its weights
         upstream.append(maps_key(cfg, eraser))
     return stable_hash([own, *upstream]) if upstream else own
@@ -83,9 +84,14 @@ def weights_hash(cfg: Config, name: str) -> str:
 
 def warm_start_source(cfg: Config, name: str) -> str | None:
     """The trained network whose backbone `name` starts from, if any."""
-    if name.startswith("segmentation_") and cfg.segmentation.init_from != "none":
-        return cfg.segmentation.init_from
-    return None
+    init_from = {"activation_net": cfg.activation_net.init_from}.get(
+        name, cfg.segmentation.init_from if name.startswith("segmentation_") else "none")
+    return None if init_from == "none" else init_from
+
+
+def judge(name: str) -> str | None:
+    """The frozen network whose judgement trains `name`: the SE judges the activation net's pieces."""
+    return "semantic_encoder" if name == "activation_net" else None
 
 
 def erasing_source(cfg: Config, name: str) -> str | None:
@@ -155,9 +161,9 @@ def load_trained(cfg: Config, name: str, num_classes: int) -> Trained | None:
 
 
 def build_task(cfg: Config, name: str, num_classes: int, untrained: bool = False):
-    """Network `name` with its loss. It starts from (segmentation.init_from, activation_net.init_from)
-    and the activation net is judged by this run's trained networks; `untrained` leaves them out (an
-    untrained SE judges): enough to count the work before anything is trained (gpu_budget.py)."""
+    """Network `name` with its loss. It starts from its warm_start_source and the activation net is
+    judged by its judge, both this run's trained networks; `untrained` leaves them out (an untrained
+    SE judges): enough to count the work before anything is trained (gpu_budget.py)."""
     net = build_network(cfg, name, num_classes)
     if name == "semantic_encoder":
         se = cfg.semantic_encoder
@@ -175,13 +181,12 @@ def build_task(cfg: Config, name: str, num_classes: int, untrained: bool = False
     if untrained:
         return ActivationNetTask(net, build_network(cfg, "semantic_encoder", num_classes).eval(),
                                  cfg.activation_net)
-    judge = require(cfg, "semantic_encoder", num_classes).model
-    if cfg.activation_net.init_from != "none":
-        source = require(cfg, cfg.activation_net.init_from, num_classes)
-        net.backbone.load_state_dict(source.model.backbone.state_dict())
-        if cfg.activation_net.init_from == "semantic_encoder":   # the same embedding head, too
-            net.head.load_state_dict(source.model.head.state_dict())
-    return ActivationNetTask(net, judge, cfg.activation_net)
+    if (source := warm_start_source(cfg, name)) is not None:
+        start = require(cfg, source, num_classes).model
+        net.backbone.load_state_dict(start.backbone.state_dict())
+        if source == "semantic_encoder":   # the same embedding head, too
+            net.head.load_state_dict(start.head.state_dict())
+    return ActivationNetTask(net, require(cfg, judge(name), num_classes).model, cfg.activation_net)
 
 
 def require(cfg: Config, name: str, num_classes: int) -> Trained:

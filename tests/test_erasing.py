@@ -67,15 +67,18 @@ def test_cam_regions_threshold_the_stored_maps_and_name_a_missing_file(tmp_path)
         CamRegions(tmp_path, ["img_a", "img_b"], threshold=0.3)(1)
 
 
-def test_the_se_depends_on_the_cam_only_when_erasing_is_on(smoke_tree):
+@pytest.mark.parametrize("network", ["semantic_encoder", "activation_net"])   # the SE judges the AN
+def test_the_se_and_its_an_depend_on_the_cams_maps_only_when_erasing_is_on(smoke_tree, network):
     cfg, _ = smoke_tree
     def se_hash(erasing: float, cam_lr: float = 0.02, flip: bool = True) -> str:
         data = cfg.to_dict()
         data["semantic_encoder"]["erasing"]["rate"] = erasing
         data["cam"]["train"]["lr"] = cam_lr
         data["maps"]["flip"] = flip
-        return weights_hash(Config.model_validate(data), "semantic_encoder")
-    assert se_hash(0.0) == se_hash(0.0, cam_lr=0.05) == se_hash(0.0, flip=False)
+        return weights_hash(Config.model_validate(data), network)
+    assert se_hash(0.0, cam_lr=0.05) == se_hash(0.0, cam_lr=0.05, flip=False)
+    if network == "semantic_encoder":
+        assert se_hash(0.0) == se_hash(0.0, cam_lr=0.05)
     assert se_hash(0.5) != se_hash(0.5, cam_lr=0.05)          # the CAM's weights
     assert se_hash(0.5) != se_hash(0.5, flip=False)           # how its maps are made
     assert se_hash(0.5) != se_hash(0.0)
