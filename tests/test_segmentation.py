@@ -43,8 +43,8 @@ def test_the_network_overfits_a_handful_of_masks(smoke_tree, tmp_path):
                         scale_range=(1.0, 1.0), flip=False, checkpoint_every=1000)
     fit(SegmentationTask(net), train, LabelledImages(few, train, 0, few.mask), tmp_path, "seg", 0, "h",
         torch.device("cpu"), progress=False)
-    predict_split(net, few, tmp_path / "pred", SegmentationEvalConfig(scales=[1.0], flip=False), "cpu",
-                  progress=False)
+    predict_split(net, few, {tmp_path / "pred": None}, SegmentationEvalConfig(scales=[1.0], flip=False),
+                  "cpu", progress=False)
     result = evaluate_folder(tmp_path / "pred", few.mask_dir, few.num_classes, names=few.names)
     assert result["miou"] > 90, result["miou"]
 

@@ -35,20 +35,23 @@ class SegmentationReport:
     summary: dict = field(default_factory=dict)
 
 
-def predict_split(model, split, out_dir: Path, eval_cfg, device, crf=None, progress: bool = True) -> None:
-    """A palette PNG per image of `split` into out_dir: argmax of the class probabilities summed over
-    eval_cfg.scales (and mirrored when eval_cfg.flip), refined by a dense CRF when `crf` is given."""
+def predict_split(model, split, outputs: dict, eval_cfg, device, progress: bool = True) -> None:
+    """A palette PNG per image of `split` into each folder of `outputs` (folder -> CrfConfig or None):
+    argmax of the class probabilities summed over eval_cfg.scales (and mirrored when eval_cfg.flip),
+    refined by a dense CRF where the folder's value is a CrfConfig. One inference serves every folder."""
     model = model.to(device).eval()
     batch = eval_cfg.batch_size
-    for start in tqdm(range(0, len(split), batch), desc=f"predict {out_dir.name}", disable=not progress,
+    folders = ", ".join(Path(folder).name for folder in outputs)
+    for start in tqdm(range(0, len(split), batch), desc=f"predict {folders}", disable=not progress,
                       leave=False, dynamic_ncols=True):
         idx = range(start, min(start + batch, len(split)))
         images = [split.image(i) for i in idx]
         for i, image, probs in zip(idx, images, multiscale_maps(model, images, eval_cfg, device)):
             label = probs.argmax(0).numpy()
-            if crf is not None:
-                label = dense_crf(image, label, np.unique(np.concatenate([[0], label.ravel()])), crf)
-            write_label(label, out_dir / f"{split.names[i]}.png")
+            for folder, crf in outputs.items():
+                refined = label if crf is None else dense_crf(
+                    image, label, np.unique(np.concatenate([[0], label.ravel()])), crf)
+                write_label(refined, Path(folder) / f"{split.names[i]}.png")
 
 
 def segmentation(cfg: Config, force: bool = False, progress: bool = True) -> SegmentationReport:
@@ -61,19 +64,21 @@ def segmentation(cfg: Config, force: bool = False, progress: bool = True) -> Seg
     out = cfg.stage_dir("segmentation")
     ev = cfg.segmentation.eval
     single = SegmentationEvalConfig(scales=[1.0], flip=False, batch_size=ev.batch_size)
-    modes = {"single_scale": (single, None), "multi_scale": (ev, None)}
-    if ev.crf:
-        modes["multi_scale_crf"] = (ev, cfg.segmentation.crf)
-    headline = list(modes)[-1]
+    multi = {"multi_scale": None, **({"multi_scale_crf": cfg.segmentation.crf} if ev.crf else {})}
+    passes = [(single, {"single_scale": None}), (ev, multi)]   # the CRF refines multi-scale's labels
+    modes = [mode for _, outputs in passes for mode in outputs]
+    headline = modes[-1]
     rows, per_class, logs = {}, {}, {}
     for source in SOURCES:
         trained = train_network(cfg, f"segmentation_{source}", len(names), force=force, progress=progress)
         logs[source] = trained.log
         rows[source] = {"train_s": trained.train_s, "train_images_per_s": trained.images_per_s}
-        for mode, (mode_cfg, crf) in modes.items():
-            folder = out / source / f"predictions_{mode}"
-            predict_split(trained.model, val, folder, mode_cfg, device, crf, progress)
-            result = evaluate_folder(folder, val.mask_dir, len(names), names=val.names)
+        for mode_cfg, outputs in passes:
+            predict_split(trained.model, val, {out / source / f"predictions_{mode}": crf
+                                               for mode, crf in outputs.items()}, mode_cfg, device, progress)
+        for mode in modes:
+            result = evaluate_folder(out / source / f"predictions_{mode}", val.mask_dir, len(names),
+                                     names=val.names)
             rows[source][f"miou_{mode}"] = result["miou"]
             if mode == headline:
                 rows[source].update(fp=result["fp_fg"], fn=result["fn_fg"])
