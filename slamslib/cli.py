@@ -55,11 +55,12 @@ def main(argv=None) -> int:
     try:
         if args.command == "evaluate":
             from pathlib import Path
+            from .data.voc import read_split_list
             from .evaluate import evaluate_folder
-            names = None
-            if args.list:
-                names = [line.split()[0] for line in Path(args.list).read_text().splitlines()
-                         if line.strip()]
+            if args.num_classes < 2:
+                raise SlamsError(f"--num-classes {args.num_classes}: a segmentation has at least 2 "
+                                 "classes (background and one category)")
+            names = read_split_list(Path(args.list), "evaluate --list") if args.list else None
             _print_scores(evaluate_folder(args.pred_dir, args.gt, args.num_classes, names))
             return 0
         if args.command == "lab":

@@ -53,7 +53,8 @@ class BenchmarkConfig(Section):
     """Knobs of the embedded synthetic benchmark (slamslib.data.synthetic); recorded beside the data."""
     seed: int = 0
     num_classes: int = Field(8, ge=2, le=60, description="foreground categories")
-    family_size: int = Field(2, ge=1, description="categories that share one silhouette (shape family)")
+    family_size: int = Field(2, ge=1, le=26, description="categories that share one silhouette (shape "
+                             "family), named by a letter each")
     first_silhouette: int = Field(0, ge=0, description="where in the silhouette list the first family "
                                   "starts (the backbone's pretraining set starts past the benchmark's)")
     train_aug_size: int = Field(2000, ge=1)
@@ -116,7 +117,7 @@ class PretrainingConfig(Section):
     generated set whose categories share no silhouette with the benchmark's (slamslib.pretraining)."""
     seed: int = Field(101, description="seed of the pretraining set and of its training")
     num_classes: int = Field(8, ge=2, le=60)
-    family_size: int = Field(2, ge=1)
+    family_size: int = Field(2, ge=1, le=26)
     first_silhouette: int = Field(4, ge=0, description="its first shape family (the demo's four are 0-3)")
     images: int = Field(3000, ge=2)
     train: TrainConfig = TrainConfig(epochs=10, batch_size=32, lr=0.02, head_lr_mult=1.0)

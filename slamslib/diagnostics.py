@@ -224,6 +224,7 @@ def failure_modes(split, maps_dir: Path, threshold: float, synthetic: bool) -> p
         if s["gt"] == 0:
             continue
         rows[label] = {"area_ratio": s["seed"] / s["gt"], "coverage": s["hit"] / s["gt"],
-                       "mass_on_background": s["mass_bg"] / max(s["mass"], 1e-9),
-                       "mass_on_context": s["mass_ctx"] / max(s["mass"], 1e-9) if s["ctx"] else np.nan}
+                       # a map with no mass at all has no share anywhere: NaN, not a clean 0
+                       "mass_on_background": s["mass_bg"] / s["mass"] if s["mass"] > 0 else np.nan,
+                       "mass_on_context": s["mass_ctx"] / s["mass"] if s["ctx"] and s["mass"] > 0 else np.nan}
     return pd.DataFrame(rows).T[list(FAILURE_MODES)]

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .config import MapsConfig
 from .data.transforms import to_tensor
+from .errors import SlamsError
 from .metrics import SegmentationScore, ThresholdSweep
 from .paths import atomic_path, write_json
 
@@ -123,7 +124,9 @@ def evaluate_seeds(split, maps_dir: Path, thresholds, with_background_map: bool)
         maps, classes = load_maps(maps_dir / f"{name}.npz")
         gt = split.mask(i)
         if maps.shape[-2:] != gt.shape:
-            raise ValueError(f"{maps_dir / name}.npz is {maps.shape[-2:]} but its mask is {gt.shape}")
+            raise SlamsError(f"stored maps {maps_dir / name}.npz are {maps.shape[-1]}x{maps.shape[-2]} but the "
+                             f"mask of image {name} is {gt.shape[1]}x{gt.shape[0]}: they were made from "
+                             "other images (the data changed since); rerun the stage with --force")
         fg_maps, fg_classes = foreground(maps, classes)
         sweep.update(fg_maps, fg_classes, gt)
         if by_map0 is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -45,8 +46,19 @@ def atomic_path(target: str | Path):
 
 
 def write_json(path: str | Path, data) -> None:
+    """Strict JSON (a NaN or infinity becomes null: other readers than Python's refuse NaN), atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(finite_or_none(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return value
 
 
 def write_csv(table, path: str | Path, **kwargs) -> None:

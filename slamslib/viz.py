@@ -143,6 +143,13 @@ def threshold_curves(curves: dict[str, dict]):
     return fig
 
 
+def labelled_examples(labels: np.ndarray, count: int) -> np.ndarray:
+    """Indices of up to `count` images spread evenly over those with a labelled category (an image
+    with none has no map to show: the methods store maps of labelled categories only)."""
+    labelled = np.flatnonzero(np.asarray(labels).any(axis=1))
+    return labelled[np.unique(np.linspace(0, len(labelled) - 1, min(count, len(labelled))).astype(int))]
+
+
 def map_grid(rows: list[dict], class_names, title: str = ""):
     """rows: 'image', 'mask', and per method name -> (maps, classes, label image). Each method gets
     its label image and the map of the image's first labelled category."""

@@ -35,6 +35,20 @@ def test_evaluate_with_a_list_requires_every_listed_prediction(tmp_path, capsys)
     assert "prediction" in err and "b.png is missing" in err
 
 
+def test_evaluate_refuses_a_missing_or_empty_list_and_too_few_classes(tmp_path, capsys):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir(), gt.mkdir()
+    _png(gt / "a.png", [[0]])
+    _png(pred / "a.png", [[0]])
+    assert main(["evaluate", str(pred), "--gt", str(gt), "--list", str(tmp_path / "nosuch.txt")]) == 2
+    assert "nosuch.txt is missing" in capsys.readouterr().err
+    (tmp_path / "empty.txt").write_text("\n")
+    assert main(["evaluate", str(pred), "--gt", str(gt), "--list", str(tmp_path / "empty.txt")]) == 2
+    assert "empty.txt lists no image" in capsys.readouterr().err
+    assert main(["evaluate", str(pred), "--gt", str(gt), "--num-classes", "1"]) == 2
+    assert "--num-classes 1" in capsys.readouterr().err
+
+
 def test_evaluate_refuses_mismatched_sizes_and_classes(tmp_path, capsys):
     pred, gt = tmp_path / "pred", tmp_path / "gt"
     pred.mkdir(), gt.mkdir()

@@ -9,7 +9,7 @@ from torchvision.datasets import VOCSegmentation
 from slamslib.config import load_config
 from slamslib.data import build_dataset
 from slamslib.data.coco import coco_split, convert_instances, decode_rle
-from slamslib.data.voc import SegmentationFolder, VOC_CLASSES, synthetic_class_names
+from slamslib.data.voc import SegmentationFolder, VOC_CLASSES, read_split_list, synthetic_class_names
 from slamslib.errors import SlamsError
 
 
@@ -63,6 +63,26 @@ def test_missing_files_and_folders_fail_with_a_sentence(smoke_tree, tmp_path):
         SegmentationFolder(root, "test", names)
     with pytest.raises(SlamsError, match=r"does not exist"):
         SegmentationFolder(tmp_path / "nowhere", "val", names)
+
+
+def test_a_mask_of_another_size_than_its_image_is_named_with_both(smoke_tree, tmp_path):
+    root = _copy(smoke_tree[1], tmp_path)
+    split = SegmentationFolder(root, "val", synthetic_class_names(root))
+    h, w = split.mask(1).shape
+    Image.fromarray(split.image(1)).resize((2 * w, 2 * h)).save(split.image_path(1))
+    with pytest.raises(SlamsError, match=rf"mask .*{split.names[1]}\.png of split 'val' is {w}x{h} but its "
+                                         rf"image .*{split.names[1]}\.jpg is {2 * w}x{2 * h}"):
+        split.labels
+
+
+def test_split_lists_in_sbd_form_or_with_a_byte_order_mark_are_read_and_repeats_refused(tmp_path):
+    path = tmp_path / "train_aug.txt"
+    path.write_text("\ufeff/JPEGImages/2007_000032.jpg /SegmentationClassAug/2007_000032.png\r\n"
+                    "2007_000039\n\n", encoding="utf-8")
+    assert read_split_list(path, "train_aug") == ["2007_000032", "2007_000039"]
+    path.write_text("2007_000032\n2007_000039\n2007_000032\n")
+    with pytest.raises(SlamsError, match="split 'train_aug' lists image 2007_000032 twice"):
+        read_split_list(path, "train_aug")
 
 
 def test_mask_with_a_class_beyond_the_dataset_is_refused(smoke_tree, tmp_path):
@@ -126,10 +146,17 @@ def test_coco_converter_on_a_tiny_instances_file(tmp_path):
              "segmentation": {"size": [8, 10], "counts": runs}},
             {"id": 3, "image_id": 2, "category_id": 1, "iscrowd": 1, "area": 4,
              "segmentation": {"size": [8, 10], "counts": runs}},
+            {"id": 4, "image_id": 3, "category_id": 18, "iscrowd": 0, "area": 0, "segmentation": []},
         ],
     }
-    (root / "annotations" / "instances_train2014.json").write_text(json.dumps(data))
-    assert convert_instances(root, "train") == 1   # image 2 is crowd only, image 3 has nothing
+    json_path = root / "annotations" / "instances_train2014.json"
+    json_path.write_text(json.dumps({**data, "annotations": [*data["annotations"], {
+        "id": 5, "image_id": 1, "category_id": 7, "iscrowd": 0, "area": 1, "segmentation": []}]}))
+    with pytest.raises(SlamsError, match="annotation 5 of image 1 has category_id 7"):
+        convert_instances(root, "train")
+    json_path.write_text(json.dumps(data))
+    # image 2 is crowd only, image 3's one object has no pixel
+    assert convert_instances(root, "train") == 1
     split = coco_split(root, "train")
     assert split.class_names == ("background", "person", "dog")   # COCO id order: 1, 18
     mask = split.mask(0)

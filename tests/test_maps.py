@@ -6,6 +6,7 @@ import torch
 from slamslib.config import MapsConfig
 from slamslib.data.voc import VOC_CLASSES
 from slamslib.maps import evaluate_seeds, keep_labelled, load_maps, multiscale_maps, save_maps, seed_labels
+from slamslib.viz import labelled_examples
 
 
 class EchoModel(torch.nn.Module):
@@ -156,3 +157,10 @@ def test_iou_by_group_averages_context_and_other_categories(tmp_path):
     assert groups.loc["cam", "other categories"] == pytest.approx(20.0)
     with pytest.raises(SlamsError, match="benchmark.json"):
         iou_by_group(per_class, tmp_path / "nowhere")
+
+
+def test_example_figures_show_only_images_with_a_labelled_category():
+    labels = np.array([[0, 0], [1, 0], [0, 0], [0, 1], [1, 1]])   # images 0 and 2: no map stored
+    assert labelled_examples(labels, 2).tolist() == [1, 4]
+    assert labelled_examples(labels, 10).tolist() == [1, 3, 4]
+    assert labelled_examples(np.zeros((3, 2)), 2).tolist() == []

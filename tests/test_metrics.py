@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 
 from slamslib.metrics import SegmentationScore, ThresholdSweep, confusion, scores
+from slamslib.paths import write_json
 
 
 def test_confusion_skips_void_and_counts_by_hand():
@@ -82,3 +85,10 @@ def test_an_unlabelled_prediction_pixel_is_a_miss_of_its_class():
     # class 1: TP 1, FN 1 (the 255 pixel), FP 0 -> 1/2; class 0: 2/2
     assert result["iou"].tolist() == [1.0, 0.5]
     assert result["unlabelled_share"] == 0.25
+
+
+def test_summaries_are_strict_json_with_null_for_nan(tmp_path):
+    path = tmp_path / "summary.json"
+    write_json(path, {"fp": float("nan"), "per_class": [1.5, np.float64("inf")], "n": 3})
+    assert path.read_text().count("null") == 2 and "NaN" not in path.read_text()
+    assert json.loads(path.read_text()) == {"fp": None, "per_class": [1.5, None], "n": 3}

@@ -6,7 +6,7 @@ from PIL import Image
 
 from slamslib.config import BenchmarkConfig
 from slamslib.data.phenomena import measure_phenomena
-from slamslib.data.synthetic import BODY, CONTEXT, CUE, PLAIN, generate, split_region_code
+from slamslib.data.synthetic import BODY, CONTEXT, CUE, PLAIN, generate, make_categories, split_region_code
 from slamslib.data.voc import SegmentationFolder, synthetic_class_names
 from slamslib.errors import SlamsError
 
@@ -112,3 +112,10 @@ def test_an_interrupted_generation_leaves_nothing_that_looks_complete(tmp_path, 
     monkeypatch.setattr(synthetic, "render_image", real)
     generate(BenchmarkConfig(**SMALL), root)
     assert len((root / "ImageSets/Segmentation/train_aug.txt").read_text().split()) == 12
+
+
+@pytest.mark.parametrize("num_classes, family_size", [(8, 2), (10, 2), (5, 5), (20, 4), (7, 1)])
+def test_every_category_has_a_cue_colour_of_its_own(num_classes, family_size):
+    categories = make_categories(BenchmarkConfig(num_classes=num_classes, family_size=family_size,
+                                                 context_classes=0))
+    assert len({c.cue_rgb for c in categories}) == num_classes

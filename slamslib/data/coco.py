@@ -100,8 +100,13 @@ def convert_instances(root: str | Path, split: str = "train") -> int:
         h, w = image["height"], image["width"]
         label = np.zeros((h, w), dtype=np.uint8)
         for annotation in sorted(anns, key=lambda a: -a.get("area", 0)):
+            if annotation["category_id"] not in index_of:
+                raise SlamsError(f"{json_path}: annotation {annotation.get('id')} of image {image['id']} "
+                                 f"has category_id {annotation['category_id']}, which its categories lack")
             mask = instance_mask(annotation, h, w)
             label[mask] = IGNORE if annotation.get("iscrowd", 0) else index_of[annotation["category_id"]]
+        if not ((label > 0) & (label != IGNORE)).any():   # its objects have no pixel: no label either
+            continue
         stem = Path(image["file_name"]).stem
         with atomic_path(out_dir / f"{stem}.png") as tmp:
             Image.fromarray(label, mode="L").save(tmp, format="PNG")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..config import Config
+from ..errors import SlamsError
 from ..paths import resolve
 from .coco import coco_class_names, coco_split
 from .synthetic import generate
@@ -34,3 +35,14 @@ def build_dataset(cfg: Config, split: str) -> SegmentationFolder:
     if cfg.data.name == "coco":
         return coco_split(root, split)
     return SegmentationFolder(root, split, class_names_for(cfg))
+
+
+def checked_split(cfg: Config, split: str, scored: bool = False) -> SegmentationFolder:
+    """build_dataset with every mask read (and checked) now, so that a broken split stops a stage
+    before its training rather than after it. `scored`: the split scores maps, so it needs an image
+    with a labelled category."""
+    dataset = build_dataset(cfg, split)
+    if not dataset.labels.any() and scored:
+        raise SlamsError(f"split '{split}' has no image with a labelled category (every mask is "
+                         "background or void): its maps cannot be scored")
+    return dataset

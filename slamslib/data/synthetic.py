@@ -18,7 +18,9 @@ background). The visualization stage measures each failure mode with it.
 from __future__ import annotations
 
 import colorsys
+import itertools
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ from ..config import BenchmarkConfig, stable_hash
 from ..errors import SlamsError
 from .palette import save_index_png, save_palette_png
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2   # 2: k distinct cue hues also when 5 divides num_classes
 PLAIN, CONTEXT, BODY, CUE = 0, 1, 2, 3
 REGION_DIR = "SyntheticRegions"
 SILHOUETTES = ("ellipse", "box", "triangle", "diamond", "plus", "trapezoid", "bowtie", "ring")
@@ -66,12 +68,13 @@ def make_categories(cfg: BenchmarkConfig) -> list[Category]:
     hue_offset = rng.random()
     with_context = rng.choice(k, size=cfg.context_classes, replace=False).tolist()
     context_hue_offset = rng.random()
+    step = next(s for s in itertools.count(5) if math.gcd(s, k) == 1)   # i -> i * step % k: k hues
     categories = []
     for i in range(k):
         family = i // cfg.family_size
         silhouette = silhouette_of(cfg, family)
         # Hues spread evenly, interleaved so that the members of one family differ most.
-        hue = (hue_offset + ((i * 5) % k) / k) % 1.0
+        hue = (hue_offset + ((i * step) % k) / k) % 1.0
         cue_rgb = colorsys.hsv_to_rgb(hue, 0.95, 0.95)
         context = None
         if i in with_context:

@@ -39,6 +39,8 @@ def augment(image: np.ndarray, train: TrainConfig, generator: torch.Generator,
     """Rescale by a random factor, flip half the time, crop (or pad) to crop_size at a random place.
     Returns the image and a valid mask (1 where pixels are real, 0 on padding), and, when a label
     `mask` is given, that mask moved with them (nearest, 255 on padding)."""
+    if mask is not None and np.shape(mask) != np.shape(image)[:2]:   # never stretched to fit
+        raise ValueError(f"a {np.shape(mask)} label mask cannot move with a {np.shape(image)[:2]} image")
     img = tv_tensors.Image(to_tensor(image))
     extra = [tv_tensors.Mask(torch.ones(1, *img.shape[-2:]))]
     if mask is not None:

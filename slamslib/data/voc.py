@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
@@ -28,15 +29,28 @@ VOC_CLASSES = (
 IGNORE = 255
 
 
-def read_image(path: Path, split: str) -> np.ndarray:
-    """RGB uint8 HxWx3, or one sentence naming the file and split."""
+@contextmanager
+def open_image(path: Path, split: str):
+    """PIL's image of `path`, or one sentence naming the file and split."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            yield image
     except FileNotFoundError:
         raise SlamsError(f"image {path} of split '{split}' is missing") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise SlamsError(f"image {path} of split '{split}' is unreadable ({exc})") from None
+
+
+def image_size(path: Path, split: str) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it."""
+    with open_image(path, split) as image:
+        return image.size
+
+
+def read_image(path: Path, split: str) -> np.ndarray:
+    """RGB uint8 HxWx3, or one sentence naming the file and split."""
+    with open_image(path, split) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def read_label_png(path: Path, what: str, num_classes: int, where: str = "") -> np.ndarray:
@@ -67,10 +81,23 @@ def read_mask(path: Path, split: str, num_classes: int) -> np.ndarray:
 def read_split_list(path: Path, split: str) -> list[str]:
     if not path.is_file():
         raise SlamsError(f"split '{split}' has no image list: {path} is missing")
-    names = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    # utf-8-sig: an editor's byte-order mark would otherwise become part of the first name
+    names = [list_entry(line) for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if not names:
         raise SlamsError(f"split '{split}' is empty: {path} lists no image")
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise SlamsError(f"split '{split}' lists image {name} twice ({path}): it would count twice")
+        seen.add(name)
     return names
+
+
+def list_entry(line: str) -> str:
+    """An image id from a split-list line: "2007_000032" (VOC), or SBD's train_aug.txt form
+    "/JPEGImages/2007_000032.jpg /SegmentationClassAug/2007_000032.png"."""
+    first = line.split()[0]
+    return PurePosixPath(first).stem if "/" in first else first
 
 
 def labels_from_masks(masks, num_classes: int) -> np.ndarray:
@@ -132,7 +159,13 @@ class SegmentationFolder:
         return read_image(self.image_path(i), self.split)
 
     def mask(self, i: int) -> np.ndarray:
-        return read_mask(self.mask_path(i), self.split, self.num_classes)
+        mask = read_mask(self.mask_path(i), self.split, self.num_classes)
+        width, height = image_size(self.image_path(i), self.split)
+        if mask.shape != (height, width):
+            raise SlamsError(f"mask {self.mask_path(i)} of split '{self.split}' is {mask.shape[1]}x"
+                             f"{mask.shape[0]} but its image {self.image_path(i)} is {width}x{height}: "
+                             "a mask must have its image's size")
+        return mask
 
     @property
     def labels(self) -> np.ndarray:

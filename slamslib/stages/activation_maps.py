@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import viz
 from ..config import Config, stable_hash
-from ..data import build_dataset, class_names_for, prepare_data
+from ..data import build_dataset, checked_split, class_names_for, prepare_data
 from ..diagnostics import iou_by_group, judge_cuts, judge_objects, region_rates
 from ..engine import pick_device
 from ..evaluate import classification_map
@@ -59,14 +59,13 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     n = len(names)
     device = pick_device(cfg.device)
     se = require(cfg, "semantic_encoder", n)
+    val, seed = checked_split(cfg, cfg.data.val_split), checked_split(cfg, cfg.data.seed_split, scored=True)
     nets = {method: train_network(cfg, net, n, force=force, progress=progress)
             for method, net in (("cam", "cam"), ("slams", "activation_net"))}
-    val = build_dataset(cfg, cfg.data.val_split)
     se_map, _ = classification_map(se.model, val, device, progress)
     cam_map, _ = classification_map(nets["cam"].model, val, device, progress)
 
     train = build_dataset(cfg, cfg.data.train_split)
-    seed = build_dataset(cfg, cfg.data.seed_split)
     out = cfg.stage_dir("activation_maps")
     seeds, rows, per_class, regions = {}, {}, {}, {}
     for method, trained in nets.items():
@@ -113,8 +112,8 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     report.figures["per_class"] = viz.save(
         viz.bar_table(per_class_iou, list(per_class), f"seed IoU per category ({cfg.data.seed_split})",
                       "IoU (%)", (0, 100)), figures / "seed_iou_per_class.png")
-    report.figures["examples"] = viz.save(example_grid(seed, out / "maps", seeds, names),
-                                          figures / "example_maps.png")
+    report.figures["examples"] = viz.save(example_grid(seed, out / "maps", seeds, names,
+                                                       cfg.visualization.examples), figures / "example_maps.png")
     if region_table is not None:
         report.figures["regions"] = viz.save(
             viz.bar_table(region_table, list(region_table.columns), "where the seeds fall", "share",
@@ -147,9 +146,10 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     return report
 
 
-def example_grid(split, maps_root, seeds: dict, names, count: int = 6):
+def example_grid(split, maps_root, seeds: dict, names, count: int):
+    """Image, ground truth, each method's map and seed, for `count` images with a labelled category."""
     rows = []
-    for i in np.linspace(0, len(split) - 1, count).astype(int):
+    for i in viz.labelled_examples(split.labels, count):
         row = {"image": split.image(i), "mask": split.mask(i), "name": split.names[i]}
         for method, result in seeds.items():
             maps, classes = load_maps(maps_root / method / f"{split.names[i]}.npz")

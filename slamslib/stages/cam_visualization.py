@@ -92,7 +92,7 @@ def cam_visualization_hash(cfg: Config) -> str:
 def class_maps(split, maps_root, count: int, names):
     """For `count` images spread over the split, one row per labelled category: CAM and SLAMs maps."""
     rows = []
-    for i in np.linspace(0, len(split) - 1, count).astype(int):
+    for i in viz.labelled_examples(split.labels, count):
         image, mask, name = split.image(i), split.mask(i), split.names[i]
         loaded = {m: load_maps(maps_root / m / f"{name}.npz") for m in ("cam", "slams")}
         for c in np.flatnonzero(split.labels[i]) + 1:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import viz
 from ..config import Config
-from ..data import build_dataset, class_names_for, prepare_data
+from ..data import checked_split, class_names_for, prepare_data
 from ..engine import pick_device
 from ..evaluate import classification_map
 from ..summary import write_summary
@@ -29,8 +29,8 @@ def semantic_encoder(cfg: Config, force: bool = False, progress: bool = True) ->
     prepare_data(cfg)
     names = class_names_for(cfg)
     device = pick_device(cfg.device)
+    val = checked_split(cfg, cfg.data.val_split)
     trained = train_network(cfg, "semantic_encoder", len(names), force=force, progress=progress)
-    val = build_dataset(cfg, cfg.data.val_split)
     presence_map, ap = classification_map(trained.model, val, device, progress)
     per_class = pd.Series(100 * ap, index=list(names[1:]), name="AP (%)")
     out = cfg.stage_dir("semantic_encoder") / "figures"
