@@ -84,8 +84,12 @@ def weights_hash(cfg: Config, name: str) -> str:
 
 def warm_start_source(cfg: Config, name: str) -> str | None:
     """The trained network whose backbone `name` starts from, if any."""
-    init_from = {"activation_net": cfg.activation_net.init_from}.get(
-        name, cfg.segmentation.init_from if name.startswith("segmentation_") else "none")
+    if name == "activation_net":
+        init_from = cfg.activation_net.init_from
+    elif name.startswith("segmentation_"):
+        init_from = cfg.segmentation.init_from
+    else:
+        return None
     return None if init_from == "none" else init_from
 
 

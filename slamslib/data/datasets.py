@@ -42,7 +42,8 @@ def checked_split(cfg: Config, split: str, scored: bool = False) -> Segmentation
     before its training rather than after it. `scored`: the split scores maps, so it needs an image
     with a labelled category."""
     dataset = build_dataset(cfg, split)
-    if not dataset.labels.any() and scored:
+    labels = dataset.labels   # reads and checks every mask
+    if scored and not labels.any():
         raise SlamsError(f"split '{split}' has no image with a labelled category (every mask is "
                          "background or void): its maps cannot be scored")
     return dataset

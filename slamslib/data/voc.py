@@ -159,7 +159,11 @@ class SegmentationFolder:
         return read_image(self.image_path(i), self.split)
 
     def mask(self, i: int) -> np.ndarray:
-        mask = read_mask(self.mask_path(i), self.split, self.num_classes)
+        return read_mask(self.mask_path(i), self.split, self.num_classes)
+
+    def _sized_mask(self, i: int) -> np.ndarray:
+        """mask(i), checked once against its image's size (from the image's header)."""
+        mask = self.mask(i)
         width, height = image_size(self.image_path(i), self.split)
         if mask.shape != (height, width):
             raise SlamsError(f"mask {self.mask_path(i)} of split '{self.split}' is {mask.shape[1]}x"
@@ -173,8 +177,9 @@ class SegmentationFolder:
         if self._labels is None:
             # an explicit `disable` beats TQDM_DISABLE, which quiet worker processes set
             quiet = len(self) < 500 or bool(os.environ.get("TQDM_DISABLE"))
-            masks = (self.mask(i) for i in tqdm(range(len(self)), desc=f"labels {self.split}",
-                                                 leave=False, disable=quiet))
+            # the one pass over every mask: where each is checked against its image, not on every read
+            masks = (self._sized_mask(i) for i in tqdm(range(len(self)), desc=f"labels {self.split}",
+                                                       leave=False, disable=quiet))
             self._labels = labels_from_masks(masks, self.num_classes)
         return self._labels
 
