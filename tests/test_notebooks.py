@@ -1,6 +1,5 @@
 import json
 
-import papermill
 import pytest
 
 from slamslib.config import load_config
@@ -8,25 +7,26 @@ from slamslib.errors import SlamsError
 from slamslib.pipeline import run_notebook
 
 
-def test_00_executes_under_papermill_on_smoke_params(smoke_tree, tmp_path):
-    cfg, root = smoke_tree
-    overrides = {"data.root": str(root), "results_dir": str(tmp_path / "results")}
-    out = tmp_path / "00_benchmark.ipynb"
-    papermill.execute_notebook("notebooks/00_benchmark.ipynb", str(out), kernel_name="python3",
-                               parameters={"params_file": "params/smoke.yaml", "overrides": overrides},
-                               progress_bar=False)
-    summary = json.loads((tmp_path / "results/smoke/benchmark/summary.json").read_text())
+def executed(cfg, notebook: str) -> dict:
+    """The notebook as `slams reproduce` had papermill execute it in the smoke run."""
+    return json.loads((cfg.run_dir / "notebooks" / notebook).read_text())
+
+
+def figure_outputs(notebook: dict) -> int:
+    return sum("image/png" in o.get("data", {}) for c in notebook["cells"] for o in c.get("outputs", []))
+
+
+def test_00_executes_under_papermill_on_smoke_params(smoke_run):
+    cfg, _, _ = smoke_run
+    summary = json.loads((cfg.run_dir / "benchmark/summary.json").read_text())
     assert summary["stage"] == "benchmark"
     assert summary["metrics"]["images"]["train_aug"] == cfg.benchmark.train_aug_size
     for key in ("params_hash", "versions", "device", "wall_time_s"):
         assert key in summary
-    figures = tmp_path / "results/smoke/benchmark/figures"
+    figures = cfg.run_dir / "benchmark/figures"
     assert {p.name for p in figures.glob("*.png")} == {"samples.png", "class_frequencies.png",
                                                       "phenomena.png"}
-    executed = json.loads(out.read_text())
-    images = [o for c in executed["cells"] for o in c.get("outputs", [])
-              if "image/png" in o.get("data", {})]
-    assert len(images) >= 3
+    assert figure_outputs(executed(cfg, "00_benchmark.ipynb")) >= 3
 
 
 def test_a_failing_notebook_names_the_cell_and_leaves_no_trusted_copy(tmp_path):
@@ -39,16 +39,9 @@ def test_a_failing_notebook_names_the_cell_and_leaves_no_trusted_copy(tmp_path):
     assert (notebooks / "00_benchmark.failed.ipynb").exists()
 
 
-def test_01_to_06_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
-    _, root = smoke_tree
-    overrides = {"data.root": str(root), "results_dir": str(tmp_path / "results")}
-    for notebook in ("01_semantic_encoder.ipynb", "02_activation_maps.ipynb",
-                     "03_cam_visualization.ipynb", "04_pseudo_labels.ipynb", "05_segmentation.ipynb",
-                     "06_ablation_tables.ipynb"):
-        papermill.execute_notebook(f"notebooks/{notebook}", str(tmp_path / notebook), kernel_name="python3",
-                                   parameters={"params_file": "params/smoke.yaml", "overrides": overrides},
-                                   progress_bar=False)
-    run = tmp_path / "results/smoke"
+def test_01_to_06_execute_under_papermill_on_smoke_params(smoke_run):
+    cfg, _, _ = smoke_run
+    run = cfg.run_dir
     se = json.loads((run / "semantic_encoder/summary.json").read_text())
     assert 0 <= se["metrics"]["presence_map"] <= 100
     summary = json.loads((run / "activation_maps/summary.json").read_text())
@@ -58,9 +51,7 @@ def test_01_to_06_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
         assert (run / f"activation_maps/maps/{method}/done.json").is_file()
     assert {p.name for p in (run / "activation_maps").glob("*.pt")} == {"cam.pt", "activation_net.pt"}
     assert (run / "semantic_encoder/semantic_encoder.pt").is_file()
-    executed = json.loads((tmp_path / "02_activation_maps.ipynb").read_text())
-    images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) >= 5
+    assert figure_outputs(executed(cfg, "02_activation_maps.ipynb")) >= 5
 
     visual = json.loads((run / "cam_visualization/summary.json").read_text())
     for method in ("slams", "cam"):
@@ -76,16 +67,13 @@ def test_01_to_06_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
             summary["metrics"]["seed_miou"][method])
         pngs = list((run / f"pseudo_labels/{method}/labels").glob("*.png"))
         assert len(pngs) == 40
-    executed = json.loads((tmp_path / "04_pseudo_labels.ipynb").read_text())
-    assert sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", [])) >= 3
+    assert figure_outputs(executed(cfg, "04_pseudo_labels.ipynb")) >= 3
     seg = json.loads((run / "segmentation/summary.json").read_text())
     assert set(seg["metrics"]["seg_miou"]) == {"slams", "cam", "full_supervision"}
     assert seg["metrics"]["headline_mode"] == "multi_scale_crf"       # smoke.yaml turns the CRF on
     # the headline is what `slams evaluate` says of the written predictions
     from slamslib.evaluate import evaluate_folder
     from slamslib.data import build_dataset
-    from slamslib.config import load_config
-    cfg = load_config("params/smoke.yaml", overrides)
     val = build_dataset(cfg, cfg.data.val_split)
     written = evaluate_folder(run / "segmentation/slams/predictions_multi_scale_crf", val.mask_dir,
                               val.num_classes)
@@ -105,5 +93,4 @@ def test_01_to_06_execute_under_papermill_on_smoke_params(smoke_tree, tmp_path):
     assert "## Main comparison" in markdown and "| w/o L_con (consistency)" in markdown
     assert {p.name for p in (run / "ablation/figures").glob("*.png")} == {
         "main_comparison.png", "loss_ablation.png", "per_class_iou.png"}
-    executed = json.loads((tmp_path / "06_ablation_tables.ipynb").read_text())
-    assert sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", [])) == 3
+    assert figure_outputs(executed(cfg, "06_ablation_tables.ipynb")) == 3

@@ -62,3 +62,11 @@ def test_affinity_labels_follow_the_relative_margins():
     labels = affinity_labels(maps, np.array([3]), 0.4, fg_margin=0.5, bg_margin=0.5)
     # background below 0.4 * 0.5 = 0.2 (strictly), category 3 above 0.4 + 0.5 * 0.6 = 0.7
     assert labels.tolist() == [[0, IGNORE, IGNORE, 3]]
+
+
+def test_a_seed_split_partly_outside_the_training_split_is_said_to_be_scored_in_part(smoke_tree):
+    from slamslib.stages.pseudo_labels import scope_notes
+    cfg, _ = smoke_tree
+    assert scope_notes(cfg, 16, 16) == []
+    [note] = scope_notes(cfg, 12, 16)
+    assert note.startswith("scored on 12 of the 16 images of split 'train'") and "'train_aug'" in note

@@ -7,20 +7,19 @@ from slamslib.pipeline import STAGE_NAMES
 from slamslib.summary import without_timings
 
 
-def test_two_runs_of_the_same_params_write_identical_summaries(smoke_tree, tmp_path):
-    _, root = smoke_tree
-    runs = []
-    for name in ("first", "second"):
-        cfg = load_config("params/smoke.yaml", {
-            "data.root": str(root), "results_dir": str(tmp_path / name),
-            "ablation.rows": {"full model": {}, "w/o L_con": {"activation_net.losses.con": 0}}})
-        for stage in STAGE_NAMES:
-            run = getattr(stages, stage)
-            run(cfg) if stage == "benchmark" else run(cfg, progress=False)
-        runs.append({s: json.loads((cfg.stage_dir(s) / "summary.json").read_text()) for s in STAGE_NAMES})
+def test_two_runs_of_the_same_params_write_identical_summaries(smoke_run, tmp_path):
+    """The session's smoke run (notebooks under papermill) against a second run of the same params
+    through the stage functions, in this process."""
+    first, overrides, _ = smoke_run
+    second = load_config("params/smoke.yaml", {**overrides, "results_dir": str(tmp_path / "second")})
     for stage in STAGE_NAMES:
-        first, second = (without_timings(run[stage]) for run in runs)
-        assert first == second, f"{stage}: summaries differ between two runs of the same params"
+        run = getattr(stages, stage)
+        run(second) if stage == "benchmark" else run(second, progress=False)
+    runs = [{s: json.loads((cfg.stage_dir(s) / "summary.json").read_text()) for s in STAGE_NAMES}
+            for cfg in (first, second)]
+    for stage in STAGE_NAMES:
+        ours, again = (without_timings(run[stage]) for run in runs)
+        assert ours == again, f"{stage}: summaries differ between two runs of the same params"
     # and the comparison is not empty: the headline numbers are in what was compared
     assert without_timings(runs[0]["segmentation"])["metrics"]["seg_miou"]["full_supervision"] >= 0
     assert "train_s" not in without_timings(runs[0]["segmentation"])["metrics"]

@@ -55,6 +55,14 @@ def _cached_labels(refiner: Refiner, kind: str, out_dir, key: str, scored, worke
     return result, seconds
 
 
+def scope_notes(cfg: Config, scored: int, seed_images: int) -> list[str]:
+    """Labels are made for the training split only: a seed-split image outside it has none to score."""
+    if scored == seed_images:
+        return []
+    return [f"scored on {scored} of the {seed_images} images of split '{cfg.data.seed_split}': the others "
+            f"are not in split '{cfg.data.train_split}', which the pseudo labels are made for"]
+
+
 def step_notes(table: pd.DataFrame) -> list[str]:
     """A sentence for every refinement step that did not raise mask mIoU over the step before."""
     notes = []
@@ -72,7 +80,8 @@ def pseudo_labels(cfg: Config, force: bool = False, progress: bool = True) -> Ps
     names = class_names_for(cfg)
     maps_summary = read_summary(cfg, "activation_maps", maps_hash(cfg))
     train = build_dataset(cfg, cfg.data.train_split)
-    scored = sorted(set(build_dataset(cfg, cfg.data.seed_split).names) & set(train.names))
+    seed_names = build_dataset(cfg, cfg.data.seed_split).names
+    scored = sorted(set(seed_names) & set(train.names))
     if not scored:
         raise SlamsError(f"no image of split '{cfg.data.seed_split}' is in split '{cfg.data.train_split}': "
                          "the pseudo labels cannot be scored")
@@ -108,7 +117,8 @@ def pseudo_labels(cfg: Config, force: bool = False, progress: bool = True) -> Ps
 
     table = pd.DataFrame(steps).T[list(STEPS)]
     report = PseudoLabelsReport(table, pd.DataFrame(per_class, index=list(names)),
-                                pd.DataFrame(written).T, pd.DataFrame(affinity).T, step_notes(table))
+                                pd.DataFrame(written).T, pd.DataFrame(affinity).T,
+                                scope_notes(cfg, len(scored), len(seed_names)) + step_notes(table))
     write_csv(table, out / "mask_miou.csv")
     write_csv(report.per_class_iou, out / "mask_iou_per_class.csv")
     write_csv(report.written, out / "written_labels.csv")
