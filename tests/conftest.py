@@ -20,9 +20,9 @@ def smoke_tree(tmp_path_factory):
 @pytest.fixture(scope="session")
 def smoke_run(smoke_tree, tmp_path_factory):
     """`slams reproduce` of all seven stages on the smoke params (every notebook executed by papermill,
-    every default ablation row trained), made once per session: it is the suite's longest step. Read it, never change it: a test
-    that reruns, corrupts or deletes part of a run takes `smoke_run_copy`. Returns (config, overrides,
-    the report rows)."""
+    every default ablation row trained), made once per session: it is the suite's longest step. A test
+    may read it and add a report to it; one that reruns, corrupts or deletes part of it takes
+    `smoke_run_copy`. Returns (config, overrides, the report rows)."""
     _, root = smoke_tree
     overrides = {"data.root": str(root), "results_dir": str(tmp_path_factory.mktemp("run") / "results")}
     cfg = load_config("params/smoke.yaml", overrides)
