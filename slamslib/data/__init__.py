@@ -2,4 +2,4 @@
 from .datasets import build_dataset, checked_split, class_names_for, prepare_data
 from .voc import SegmentationFolder
 
-__all__ = ["build_dataset", "class_names_for", "prepare_data", "SegmentationFolder"]
+__all__ = ["build_dataset", "checked_split", "class_names_for", "prepare_data", "SegmentationFolder"]
