@@ -28,6 +28,7 @@ from .evaluate import classification_map
 from .maps import evaluate_seeds, infer_split
 from .errors import SlamsError
 from .paths import write_json
+from .processes import die_with_parent
 from .training import (erasing_source, require, train_network, warm_start_source, weights_hash,
                        weights_path)
 
@@ -101,6 +102,8 @@ def _stored_hash(path: Path, mtime_ns: int) -> str | None:
 
 
 def _start(threads: int) -> None:
+    """A pool worker's initializer (never run in this process)."""
+    die_with_parent()
     torch.set_num_threads(threads)
 
 

@@ -85,12 +85,13 @@ def main(argv=None) -> int:
             print("\n" + table.to_string())
             print(f"\n{(time.time() - started) / 60:.1f} min; report: {cfg.run_dir / 'report.md'}")
             return 0
+        from .paths import finite_or_none
         from .pipeline import STAGE_NAMES, stage_function
         stages = STAGE_NAMES if args.stage == "all" else [args.stage]
         for stage in stages:
             function = stage_function(stage)
-            result = function(cfg, force=True) if args.force and stage != "benchmark" else function(cfg)
-            print(f"[{stage}] done: {json.dumps(result.summary.get('metrics', {}))}")
+            result = function(cfg, force=True) if args.force else function(cfg)
+            print(f"[{stage}] done: {json.dumps(finite_or_none(result.summary.get('metrics', {})))}")
         return 0
     except SlamsError as exc:
         print(f"slams: error: {exc}", file=sys.stderr)

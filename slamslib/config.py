@@ -6,16 +6,23 @@ and the closest valid key, instead of silently falling back to a default.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SlamsError
 from .paths import resolve
+
+
+# value types with bounds (a scale of 0 or a threshold of 1.5 would run and mean nothing)
+Scale = Annotated[float, Field(gt=0, le=8)]
+Level = Annotated[float, Field(gt=0, lt=1)]      # a map level in (0, 1), e.g. a background threshold
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class Section(BaseModel):
@@ -62,9 +69,10 @@ class BenchmarkConfig(Section):
     val_size: int = Field(300, ge=1)
     min_size: int = Field(64, ge=16, description="smallest image side, px")
     max_size: int = Field(96, ge=16, description="largest image side, px")
-    objects_per_image: tuple[int, int] = (1, 3)
-    object_scale: tuple[float, float] = Field((0.35, 0.6), description="object length / image side")
-    cue_share: tuple[float, float] = Field((0.15, 0.25), description="cue area / object area")
+    objects_per_image: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (1, 3)
+    object_scale: tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]] = Field(
+        (0.35, 0.6), description="object length / image side")
+    cue_share: tuple[Share, Share] = Field((0.15, 0.25), description="cue area / object area")
     context_classes: int = Field(4, ge=0, description="categories that have a co-occurring background")
     context_rate: float = Field(0.8, ge=0, le=1, description="P(context | object of a context class)")
     context_distractor_rate: float = Field(
@@ -223,11 +231,11 @@ class CamConfig(Section):
 
 
 class MapsConfig(Section):
-    scales: list[float] = Field([1.0, 0.5, 1.5, 2.0], min_length=1)
+    scales: list[Scale] = Field([1.0, 0.5, 1.5, 2.0], min_length=1)
     flip: bool = True
     batch_size: int = Field(16, ge=1)
     normalize: bool = Field(True, description="divide each class map by its maximum (CAM always is)")
-    thresholds: list[float] = Field([round(0.05 * i, 2) for i in range(1, 20)], min_length=1)
+    thresholds: list[Level] = Field([round(0.05 * i, 2) for i in range(1, 20)], min_length=1)
 
 
 class VisualizationConfig(Section):
@@ -237,7 +245,7 @@ class VisualizationConfig(Section):
 
 class AffinityConfig(Section):
     """AffinityNet-style pairwise labels from the seeds, and the network that learns them."""
-    threshold: float | Literal["best"] = Field(
+    threshold: Level | Literal["best"] = Field(
         "best", description="background threshold t of the seeds; best: the one stage 02 found")
     fg_margin: float = Field(0.2, ge=0, lt=1, description="confident foreground: strongest map above "
                              "t + fg_margin (1 - t), this share of the way from t to 1")
@@ -255,7 +263,7 @@ class RandomWalkConfig(Section):
     background: Literal["walked", "threshold"] = Field(
         "walked", description="walked: a background score (1 - strongest map)^alpha walks with the maps "
         "(alpha from the seed threshold); threshold: the maps walk alone, each / its max, against `threshold`")
-    threshold: float | Literal["seed"] = Field(
+    threshold: Level | Literal["seed"] = Field(
         "seed", description="background: threshold only; seed: the seeds' threshold")
 
 
@@ -280,7 +288,7 @@ class PseudoLabelsConfig(Section):
 
 
 class SegmentationEvalConfig(Section):
-    scales: list[float] = Field([1.0, 0.75, 1.25], min_length=1, description="multi-scale inference")
+    scales: list[Scale] = Field([1.0, 0.75, 1.25], min_length=1, description="multi-scale inference")
     flip: bool = True
     batch_size: int = Field(16, ge=1)
     crf: bool = Field(False, description="dense CRF on the multi-scale prediction (params: crf)")
@@ -402,11 +410,47 @@ class Config(Section):
             raise SlamsError(_describe(errors[0], source)) from None
 
     def hash(self, *sections: str) -> str:
-        """sha256 of the canonical JSON of the given sections (all of them when none is named)."""
+        """sha256 of the canonical JSON of the given sections (all of them when none is named). With
+        `data`, also what the split lists of a real dataset hold (a list edited in place changes what
+        trains); with a section whose computation changed in a way that changes results, its
+        CODE_VERSIONS entry (so outputs of the older code are not trusted)."""
         data = self.to_dict()
         if sections:
             data = {name: _pick(data, name) for name in sections}
+        if "data" in data and self.data.name != "synthetic":   # the benchmark's lists follow its knobs
+            data["split_lists"] = split_list_digests(self.data)
+        data.update({f"code:{name}": v for name, v in CODE_VERSIONS.items() if name in data})
         return stable_hash(data)
+
+
+# 2: multi-scale inference batches only images of one size (before, padding to the batch's largest
+# image changed the others' maps and predictions)
+CODE_VERSIONS = {"maps": 2, "segmentation.eval": 2}
+
+
+def split_list_digests(data: DataConfig) -> dict:
+    """{split: sha256 of its list file (None where there is none)} for the splits `data` names."""
+    root = resolve(data.root)
+    folder = root / "ImageSets" / ("Segmentation" if data.name == "voc" else "")
+    digests = {}
+    for split in sorted({data.train_split, data.seed_split, data.val_split}):
+        path = folder / f"{split}.txt"
+        digests[split] = _file_digest(path, *_stamp(path))
+    return digests
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+        return stat.st_mtime_ns, stat.st_size
+    except FileNotFoundError:
+        return 0, -1
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: Path, mtime_ns: int, size: int) -> str | None:
+    """Cached by modification time and size: params hashes are computed many times per stage."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if size >= 0 else None
 
 
 def _pick(data: dict, dotted: str):
@@ -460,7 +504,8 @@ def _fields_at(loc: Sequence[Any]) -> list[str]:
 
 
 def _describe(error: dict, source: str) -> str:
-    loc = [p for p in error["loc"] if isinstance(p, str)]
+    # keys only: list positions and pydantic's tags of union members ("constrained-float") dropped
+    loc = [p for p in error["loc"] if isinstance(p, str) and not any(c in p for c in "-[(")]
     key = ".".join(loc) or "(top level)"
     if error["type"] == "extra_forbidden":
         known = _fields_at(loc[:-1])

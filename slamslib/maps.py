@@ -16,36 +16,52 @@ from tqdm.auto import tqdm
 
 from .config import MapsConfig
 from .data.transforms import to_tensor
+from .data.voc import image_size
 from .errors import SlamsError
 from .metrics import SegmentationScore, ThresholdSweep
 from .paths import atomic_path, write_json
 
 
-def _pad_batch(tensors: list[torch.Tensor], multiple: int = 16) -> torch.Tensor:
-    h = max(t.shape[-2] for t in tensors)
-    w = max(t.shape[-1] for t in tensors)
-    h, w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-    return torch.stack([F.pad(t, (0, w - t.shape[-1], 0, h - t.shape[-2])) for t in tensors])
+def _pad(t: torch.Tensor, multiple: int = 16) -> torch.Tensor:
+    """One image padded (zeros, bottom and right) to a multiple of `multiple`."""
+    return F.pad(t, (0, -t.shape[-1] % multiple, 0, -t.shape[-2] % multiple))
+
+
+def size_order(split) -> list[int]:
+    """The indices of `split` sorted by image size (from the headers), so that batches hold images
+    of one size."""
+    sizes = [image_size(split.image_path(i), split.split) for i in range(len(split))]
+    return sorted(range(len(split)), key=lambda i: (sizes[i][1], sizes[i][0], i))
 
 
 @torch.no_grad()
 def multiscale_maps(model, images: list[np.ndarray], cfg: MapsConfig, device) -> list[torch.Tensor]:
-    """Every class's map for each image (K(+1) x H x W, float32), summed over scales and flips."""
+    """Every class's map for each image (K(+1) x H x W, float32), summed over scales and flips.
+
+    Only images of one size share a forward pass: padded up to a larger neighbour, an image's maps
+    would depend on its batch (the small backbone's GroupNorm statistics and every network's
+    receptive field take in the padding), so they are the same whatever the batch size."""
     tensors = [to_tensor(image) for image in images]
     sums = [None] * len(tensors)
-    for scale in cfg.scales:
-        scaled = [F.interpolate(t[None], scale_factor=scale, mode="bilinear", align_corners=False,
-                                recompute_scale_factor=False)[0] if scale != 1 else t for t in tensors]
-        batch = _pad_batch(scaled).to(device)
-        if cfg.flip:
-            batch = torch.cat([batch, batch.flip(-1)])
-        out = model.activation_maps(batch).float()
-        if cfg.flip:  # mirror the mirrored half back: its valid part is then top-left again
-            out = out[:len(tensors)] + out[len(tensors):].flip(-1)
-        for i, (t, s) in enumerate(zip(tensors, scaled)):
-            m = out[i:i + 1, :, :s.shape[-2], :s.shape[-1]]
-            m = F.interpolate(m, t.shape[-2:], mode="bilinear", align_corners=False)[0].cpu()
-            sums[i] = m if sums[i] is None else sums[i] + m
+    by_size: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tensors):
+        by_size.setdefault(tuple(t.shape[-2:]), []).append(i)
+    for members in by_size.values():
+        size = tensors[members[0]].shape[-2:]
+        whole = torch.stack([tensors[i] for i in members])
+        for scale in cfg.scales:
+            scaled = whole if scale == 1 else F.interpolate(
+                whole, scale_factor=scale, mode="bilinear", align_corners=False, recompute_scale_factor=False)
+            h, w = scaled.shape[-2:]
+            batch = _pad(scaled).to(device)
+            if cfg.flip:
+                batch = torch.cat([batch, batch.flip(-1)])
+            out = model.activation_maps(batch).float()
+            if cfg.flip:  # mirror the mirrored half back: its valid part is then top-left again
+                out = out[:len(members)] + out[len(members):].flip(-1)
+            out = F.interpolate(out[..., :h, :w], size, mode="bilinear", align_corners=False).cpu()
+            for i, m in zip(members, out):
+                sums[i] = m if sums[i] is None else sums[i] + m
     return sums
 
 
@@ -92,7 +108,7 @@ def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, devic
     started = time.time()
     model = model.to(device).eval()
     total_bytes, map_pixels = 0, 0
-    order = np.argsort([split.image_path(i).stat().st_size for i in range(len(split))])
+    order = size_order(split)
     for start in tqdm(range(0, len(split), cfg.batch_size), desc=f"{method} maps",
                       disable=not progress, dynamic_ncols=True):
         idx = order[start:start + cfg.batch_size]

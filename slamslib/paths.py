@@ -12,11 +12,13 @@ from pathlib import Path
 def project_root() -> Path:
     """The kit's checkout: $SLAMS_ROOT, else the nearest folder above the working directory that has
     both `params/` and `slamslib/` (so notebooks opened from `notebooks/` resolve paths like the CLI),
-    else the working directory."""
+    else the checkout this slamslib was installed from (`pip install -e`, as `make` does), else the
+    working directory."""
     if os.environ.get("SLAMS_ROOT"):
         return Path(os.environ["SLAMS_ROOT"]).resolve()
     here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
+    installed_from = Path(__file__).resolve().parent.parent
+    for folder in (*(here, *here.parents), installed_from):
         if (folder / "params").is_dir() and (folder / "slamslib").is_dir():
             return folder
     return here

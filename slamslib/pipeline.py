@@ -97,8 +97,11 @@ def run_notebook(stage: str, cfg: Config, params_file: str, overrides: dict) -> 
     if not source.is_file():
         raise SlamsError(f"notebook {source} is missing")
     target = cfg.run_dir / "notebooks" / notebook
-    # Gone until this run succeeds: a stage killed half-way (or failing) is never current next time.
+    # Gone until this run succeeds: a stage killed half-way (or failing) is never current next time;
+    # the temporary copy a killed run left behind goes too.
     target.unlink(missing_ok=True)
+    for stale in target.parent.glob(f".tmp-{target.stem}-*{target.suffix}"):
+        stale.unlink(missing_ok=True)
     with atomic_path(target) as tmp:
         try:
             papermill.execute_notebook(

@@ -24,6 +24,7 @@ from .data.transforms import to_tensor
 from .maps import foreground, load_maps
 from .metrics import IGNORE, SegmentationScore
 from .paths import atomic_path
+from .processes import die_with_parent
 from .refine import dense_crf, labels_from_scores, pair_distances, random_walk, transition_matrix
 
 STEPS = ("seed", "rw", "rw_crf")
@@ -117,6 +118,11 @@ def _start(refiner: Refiner, threads: int) -> None:
     _REFINER = refiner
 
 
+def _start_worker(refiner: Refiner, threads: int) -> None:
+    die_with_parent()
+    _start(refiner, threads)
+
+
 def _score_new(num_classes: int) -> dict:
     return {step: SegmentationScore(num_classes) for step in (*STEPS, "written")}
 
@@ -158,7 +164,7 @@ def label_split(refiner: Refiner, kind: str, out_dir: Path, scored_names, worker
         results = map(_make, jobs)
     else:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start, initargs=(refiner, 1))
+                                   initializer=_start_worker, initargs=(refiner, 1))
         results = pool.map(_make, jobs)
     try:
         for job, part in zip(jobs, results):

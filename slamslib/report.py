@@ -11,9 +11,14 @@ from .config import Config, load_config
 from .paths import atomic_path
 
 
+def _num(value, digits: int = 1) -> str:
+    """A metric as text; n/a where a stage could not measure it (null or NaN in its summary)."""
+    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+
+
 def _pair(values: dict, keys=("slams", "cam")) -> str:
     names = {"slams": "SLAMs", "cam": "CAM", "full_supervision": "full supervision"}
-    return ", ".join(f"{names.get(k, k)} {values[k]:.1f}" for k in keys if k in values)
+    return ", ".join(f"{names.get(k, k)} {_num(values[k])}" for k in keys if k in values)
 
 
 def headline(stage: str, m: dict) -> str:
@@ -21,23 +26,23 @@ def headline(stage: str, m: dict) -> str:
     if stage == "benchmark":
         return ", ".join(f"{split} {n}" for split, n in m["images"].items()) + " images"
     if stage == "semantic_encoder":
-        return f"presence mAP (val) {m['presence_map']:.1f}"
+        return f"presence mAP (val) {_num(m['presence_map'])}"
     if stage in ("activation_maps", "cam_visualization"):
         return "seed mIoU " + _pair(m["seed_miou"])
     if stage == "pseudo_labels":
         return "pseudo-label mIoU (rw + CRF) " + _pair({k: v["rw_crf"] for k, v in m["mask_miou"].items()})
     if stage == "segmentation":
         return ("val mIoU " + _pair(m["seg_miou"], ("slams", "cam", "full_supervision"))
-                + "; / full supervision " + ", ".join(f"{k} {v:.2f}"
+                + "; / full supervision " + ", ".join(f"{k} {_num(v, 2)}"
                                                        for k, v in m["ratio_to_full_supervision"].items()))
     if stage == "ablation":
         rows = m["ablation"]
         full = next(iter(rows))
-        worst = min(rows, key=lambda r: rows[r]["seed_miou_mean"])
+        worst = min(rows, key=lambda r: float("inf") if rows[r]["seed_miou_mean"] is None else rows[r]["seed_miou_mean"])
         std = rows[full]["seed_miou_std"]
-        spread = f" ± {std:.1f}" if std is not None else ""
-        return (f"{full}: seed mIoU {rows[full]['seed_miou_mean']:.1f}{spread} over {len(m['seeds'])} seed(s); "
-                f"lowest row: {worst} {rows[worst]['seed_miou_mean']:.1f}")
+        spread = f" ± {_num(std)}" if std is not None else ""
+        return (f"{full}: seed mIoU {_num(rows[full]['seed_miou_mean'])}{spread} over {len(m['seeds'])} "
+                f"seed(s); lowest row: {worst} {_num(rows[worst]['seed_miou_mean'])}")
     return ""
 
 

@@ -111,7 +111,7 @@ def maps_dir(cfg: Config, method: str) -> Path:
 
 def maps_key(cfg: Config, method: str) -> str:
     """What a method's stored maps depend on: its network's weights and the map params."""
-    return stable_hash([weights_hash(cfg, MAP_NETWORKS[method]), cfg.maps.model_dump(mode="json"), method])
+    return stable_hash([weights_hash(cfg, MAP_NETWORKS[method]), cfg.hash("maps"), method])
 
 
 def store_maps(cfg: Config, method: str, model, split, progress: bool = True, force: bool = False,

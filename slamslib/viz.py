@@ -67,7 +67,10 @@ def bar_table(table: pd.DataFrame, columns: list[str], title: str, ylabel: str, 
     """Grouped bars, one group per row of `table`."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(table) + 2), 3.2))
-    table[columns].plot.bar(ax=ax, rot=45, width=0.8)
+    if table[columns].notna().any().any():
+        table[columns].plot.bar(ax=ax, rot=45, width=0.8)
+    else:   # an empty chart would look like a plotting failure
+        ax.text(0.5, 0.5, "no category has a value to show", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.set_xlabel("")
@@ -76,7 +79,6 @@ def bar_table(table: pd.DataFrame, columns: list[str], title: str, ylabel: str, 
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
-
 
 
 def ablation_bars(runs: pd.DataFrame, rows: list[str], column: str, ylabel: str):

@@ -22,6 +22,19 @@ def test_bad_choice_and_bad_range():
         load_config("params/smoke.yaml", ["benchmark.train_size=1000"])
 
 
+@pytest.mark.parametrize("override, message", [
+    ("maps.scales=[-1.0]", r"maps.scales: Input should be greater than 0, got -1.0"),
+    ("segmentation.eval.scales=[0.0]", r"segmentation.eval.scales: Input should be greater than 0"),
+    ("maps.thresholds=[0.5, 1.5]", r"maps.thresholds: Input should be less than 1, got 1.5"),
+    ("pseudo_labels.affinity.threshold=1.5", r"pseudo_labels.affinity.threshold: Input should be less than 1"),
+    ("benchmark.objects_per_image=[0, 0]", r"benchmark.objects_per_image: .*greater than or equal to 1"),
+    ("benchmark.object_scale=[0, 0.5]", r"benchmark.object_scale: Input should be greater than 0"),
+])
+def test_values_that_would_run_and_mean_nothing_are_refused(override, message):
+    with pytest.raises(SlamsError, match=message):
+        load_config("params/smoke.yaml", [override])
+
+
 def test_missing_dataset_directory_for_real_data(tmp_path):
     with pytest.raises(SlamsError, match=r"data.root '.*nowhere' is not a directory \(data.name=voc"):
         load_config("params/smoke.yaml", ["data.name=voc", f"data.root={tmp_path / 'nowhere'}"])

@@ -102,6 +102,21 @@ def test_voc_params_read_a_voc_tree(smoke_tree, tmp_path):
     assert split.class_names == VOC_CLASSES and split.mask_dir.name == "SegmentationClassAug"
 
 
+def test_editing_a_split_list_of_real_data_retrains_what_reads_it(smoke_tree, tmp_path):
+    """Weights and stage outputs are keyed by the params and, for real data, by the split lists too."""
+    from slamslib.training import weights_hash
+    root = _copy(smoke_tree[1], tmp_path)
+    cfg = load_config("params/smoke.yaml", ["data.name=voc", f"data.root={root}"])
+    before = {name: weights_hash(cfg, name) for name in ("semantic_encoder", "cam", "activation_net")}
+    train_aug = root / "ImageSets" / "Segmentation" / "train_aug.txt"
+    names = train_aug.read_text().split()
+    train_aug.write_text("\n".join(names[:-1]) + "\n")          # one image fewer
+    after = {name: weights_hash(cfg, name) for name in before}
+    assert all(after[name] != before[name] for name in before)
+    train_aug.write_text("\n".join(names) + "\n")
+    assert {name: weights_hash(cfg, name) for name in before} == before
+
+
 def _coco_rle_string(counts):
     """COCO's compact RLE, written from its description, to test the decoder against."""
     out = []

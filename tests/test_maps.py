@@ -33,6 +33,29 @@ def test_scales_flips_and_padding_keep_maps_in_place():
     assert torch.allclose(out[0][0, 3:-3, 3:-3], 4 * red[3:-3, 3:-3], atol=0.05)
 
 
+class GroupNormModel(torch.nn.Module):
+    """Like the small backbone: GroupNorm takes statistics over the whole (padded) input."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.GroupNorm(2, 8),
+                                        torch.nn.ReLU(), torch.nn.Conv2d(8, 2, 1))
+
+    def activation_maps(self, x):
+        return self.body(x)
+
+
+def test_an_image_gets_the_same_maps_whatever_its_batch():
+    rng = np.random.default_rng(1)
+    small, large = (rng.integers(0, 255, shape, dtype=np.uint8) for shape in [(37, 53, 3), (96, 80, 3)])
+    cfg = MapsConfig(scales=[1.0, 0.5], flip=True)
+    alone = multiscale_maps(GroupNormModel(), [small], cfg, "cpu")[0]
+    batched = multiscale_maps(GroupNormModel(), [large, small, small], cfg, "cpu")
+    assert torch.allclose(batched[1], alone, atol=1e-5) and torch.allclose(batched[2], alone, atol=1e-5)
+    assert batched[0].shape == (2, 96, 80)
+
+
 def test_keep_labelled_normalises_and_keeps_background_for_slams_only():
     summed = torch.rand(4, 5, 6) * 3
     labels = np.array([0, 1, 0])                                 # category 2 of K = 3

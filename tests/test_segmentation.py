@@ -30,6 +30,9 @@ class Few:
     def image(self, i):
         return self.split.image(i)
 
+    def image_path(self, i):
+        return self.split.image_path(i)
+
     def mask(self, i):
         return self.split.mask(i)
 

@@ -94,6 +94,17 @@ def test_reuses_matching_tree_and_never_overwrites_a_foreign_folder(tmp_path):
         generate(BenchmarkConfig(**SMALL), foreign)
 
 
+def test_a_damaged_tree_is_generated_again_and_force_remakes_a_current_one(tmp_path):
+    root = generate(BenchmarkConfig(**SMALL), tmp_path / "VOC2012")
+    before = _files(root)
+    (root / "JPEGImages" / "ta_000003.jpg").unlink()
+    generate(BenchmarkConfig(**SMALL), root)
+    assert _files(root) == before
+    (root / "JPEGImages" / "extra.txt").write_text("left by hand")
+    generate(BenchmarkConfig(**SMALL), root, force=True)
+    assert _files(root) == before
+
+
 def test_an_interrupted_generation_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
     import slamslib.data.synthetic as synthetic
     real, calls = synthetic.render_image, []

@@ -9,13 +9,14 @@ from .synthetic import generate
 from .voc import VOC_CLASSES, SegmentationFolder, synthetic_class_names
 
 
-def prepare_data(cfg: Config):
-    """Make sure the data exists: generates the embedded benchmark (reused when the knobs match) and,
-    where params ask for it, the small backbone's pretraining (slamslib.pretraining)."""
+def prepare_data(cfg: Config, force: bool = False):
+    """Make sure the data exists: generates the embedded benchmark (reused when the knobs match and
+    no file is missing; `force` makes it again) and, where params ask for it, the small backbone's
+    pretraining (slamslib.pretraining)."""
     from ..pretraining import ensure_pretrained
     root = resolve(cfg.data.root)
     if cfg.data.name == "synthetic":
-        generate(cfg.benchmark, root)
+        generate(cfg.benchmark, root, force=force)
     ensure_pretrained(cfg)
     return root
 
@@ -39,11 +40,11 @@ def build_dataset(cfg: Config, split: str) -> SegmentationFolder:
 
 def checked_split(cfg: Config, split: str, scored: bool = False) -> SegmentationFolder:
     """build_dataset with every mask read (and checked) now, so that a broken split stops a stage
-    before its training rather than after it. `scored`: the split scores maps, so it needs an image
-    with a labelled category."""
+    before its training rather than after it. `scored`: the split scores maps or image-level scores,
+    so it needs an image with a labelled category."""
     dataset = build_dataset(cfg, split)
     labels = dataset.labels   # reads and checks every mask
     if scored and not labels.any():
         raise SlamsError(f"split '{split}' has no image with a labelled category (every mask is "
-                         "background or void): its maps cannot be scored")
+                         "background or void): neither maps nor presence scores can be scored on it")
     return dataset

@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,6 +285,15 @@ def _write_split(root: Path, cfg, categories, split_code: int, prefix: str, coun
     return names
 
 
+def _complete(root: Path) -> bool:
+    """Every image, mask and region file its lists name is there (a damaged tree is made again)."""
+    lists = root / "ImageSets" / "Segmentation"
+    names = {n for split in ("train_aug", "val") if (lists / f"{split}.txt").is_file()
+             for n in (lists / f"{split}.txt").read_text().split()}
+    files = [("JPEGImages", ".jpg"), ("SegmentationClassAug", ".png"), (REGION_DIR, ".png")]
+    return bool(names) and all((root / folder / f"{n}{ext}").is_file() for n in names for folder, ext in files)
+
+
 def generate(cfg: BenchmarkConfig, root: str | Path, force: bool = False) -> Path:
     """Write the benchmark to `root` (the VOC2012 folder). Reuses an existing tree generated from the
     same knobs; writes into a temporary folder and renames it, so an interrupted run leaves nothing
@@ -296,7 +306,9 @@ def generate(cfg: BenchmarkConfig, root: str | Path, force: bool = False) -> Pat
             raise SlamsError(f"data.root {str(root)!r} exists but holds no benchmark.json: it is not a "
                              "generated benchmark, so the kit will not overwrite it")
         if not force and json.loads(marker.read_text()).get("hash") == digest:
-            return root
+            if _complete(root):
+                return root
+            print(f"slams: the benchmark in {root} is missing files; generating it again", file=sys.stderr)
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     for folder in ("JPEGImages", "SegmentationClass", "SegmentationClassAug", REGION_DIR,

@@ -26,12 +26,12 @@ class BenchmarkReport:
     summary: dict = field(default_factory=dict)
 
 
-def benchmark(cfg: Config, samples: int = 6) -> BenchmarkReport:
+def benchmark(cfg: Config, samples: int = 6, force: bool = False) -> BenchmarkReport:
     """Stage 00: make sure the data is there (generate the embedded benchmark, pretrain the small
     backbone where params ask), describe it, and for the benchmark measure the two phenomena it is
-    built to show."""
+    built to show. `force` generates the benchmark again even where a current one exists."""
     started = time.time()
-    prepare_data(cfg)
+    prepare_data(cfg, force=force)
     out = cfg.stage_dir("benchmark")
     names = dict.fromkeys([cfg.data.train_split, cfg.data.seed_split, cfg.data.val_split])
     splits = {name: build_dataset(cfg, name) for name in names}

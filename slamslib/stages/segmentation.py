@@ -16,7 +16,7 @@ from ..config import Config, SegmentationEvalConfig, stable_hash
 from ..data import build_dataset, class_names_for, prepare_data
 from ..engine import pick_device
 from ..evaluate import evaluate_folder
-from ..maps import multiscale_maps
+from ..maps import multiscale_maps, size_order
 from ..pseudo_labels import write_label
 from ..refine import dense_crf
 from ..summary import read_summary, write_summary
@@ -42,9 +42,10 @@ def predict_split(model, split, outputs: dict, eval_cfg, device, progress: bool 
     model = model.to(device).eval()
     batch = eval_cfg.batch_size
     folders = ", ".join(Path(folder).name for folder in outputs)
+    order = size_order(split)
     for start in tqdm(range(0, len(split), batch), desc=f"predict {folders}", disable=not progress,
                       leave=False, dynamic_ncols=True):
-        idx = range(start, min(start + batch, len(split)))
+        idx = order[start:start + batch]
         images = [split.image(i) for i in idx]
         for i, image, probs in zip(idx, images, multiscale_maps(model, images, eval_cfg, device)):
             label = probs.argmax(0).numpy()
@@ -85,7 +86,8 @@ def segmentation(cfg: Config, force: bool = False, progress: bool = True) -> Seg
                 per_class[source] = 100 * np.asarray(result["iou"])
     table = pd.DataFrame(rows).T
     full = table.loc["full_supervision", f"miou_{headline}"]
-    table["ratio_to_full_supervision"] = table[f"miou_{headline}"] / full
+    # no ratio (NaN, null in the summary) when the reference itself scored nothing
+    table["ratio_to_full_supervision"] = table[f"miou_{headline}"] / full if full > 0 else float("nan")
     report = SegmentationReport(table, pd.DataFrame(per_class, index=list(names)))
     write_csv(table, out / "seg_table.csv")
     write_csv(report.per_class_iou, out / "seg_iou_per_class.csv")

@@ -29,7 +29,7 @@ def semantic_encoder(cfg: Config, force: bool = False, progress: bool = True) ->
     prepare_data(cfg)
     names = class_names_for(cfg)
     device = pick_device(cfg.device)
-    val = checked_split(cfg, cfg.data.val_split)
+    val = checked_split(cfg, cfg.data.val_split, scored=True)
     trained = train_network(cfg, "semantic_encoder", len(names), force=force, progress=progress)
     presence_map, ap = classification_map(trained.model, val, device, progress)
     per_class = pd.Series(100 * ap, index=list(names[1:]), name="AP (%)")
