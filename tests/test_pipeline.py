@@ -81,3 +81,12 @@ def test_a_stage_whose_weights_are_gone_reruns_and_so_do_the_stages_after_it(smo
     # params: the executed notebooks of it and of the stages after it are no longer its record
     stage_function("semantic_encoder")(cfg, progress=False)
     assert [s for s in ("benchmark", "semantic_encoder", "activation_maps") if is_current(cfg, s)] == ["benchmark"]
+
+
+def test_a_metric_a_run_could_not_measure_reads_n_a_in_the_report():
+    from slamslib.report import headline
+    seg = {"seg_miou": {"slams": 0.0, "cam": 0.0, "full_supervision": 0.0},
+           "ratio_to_full_supervision": {"slams": None, "cam": None}}
+    assert headline("segmentation", seg).endswith("/ full supervision slams n/a, cam n/a")
+    assert headline("semantic_encoder", {"presence_map": None}) == "presence mAP (val) n/a"
+    assert headline("semantic_encoder", {"presence_map": float("nan")}) == "presence mAP (val) n/a"
