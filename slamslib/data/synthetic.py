@@ -291,7 +291,8 @@ def _complete(root: Path) -> bool:
     names = {n for split in ("train_aug", "val") if (lists / f"{split}.txt").is_file()
              for n in (lists / f"{split}.txt").read_text().split()}
     files = [("JPEGImages", ".jpg"), ("SegmentationClassAug", ".png"), (REGION_DIR, ".png")]
-    return bool(names) and all((root / folder / f"{n}{ext}").is_file() for n in names for folder, ext in files)
+    return bool(names) and all((root / folder / f"{n}{ext}").is_file()
+                               for n in names for folder, ext in files)
 
 
 def generate(cfg: BenchmarkConfig, root: str | Path, force: bool = False) -> Path:

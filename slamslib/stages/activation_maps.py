@@ -59,7 +59,8 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
     n = len(names)
     device = pick_device(cfg.device)
     se = require(cfg, "semantic_encoder", n)
-    val, seed = checked_split(cfg, cfg.data.val_split, scored=True), checked_split(cfg, cfg.data.seed_split, scored=True)
+    val = checked_split(cfg, cfg.data.val_split, scored=True)
+    seed = checked_split(cfg, cfg.data.seed_split, scored=True)
     nets = {method: train_network(cfg, net, n, force=force, progress=progress)
             for method, net in (("cam", "cam"), ("slams", "activation_net"))}
     se_map, _ = classification_map(se.model, val, device, progress)
