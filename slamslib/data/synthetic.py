@@ -18,6 +18,7 @@ background). The visualization stage measures each failure mode with it.
 from __future__ import annotations
 
 import colorsys
+import functools
 import itertools
 import json
 import math
@@ -285,14 +286,24 @@ def _write_split(root: Path, cfg, categories, split_code: int, prefix: str, coun
     return names
 
 
+_FILES = [("JPEGImages", ".jpg"), ("SegmentationClassAug", ".png"), (REGION_DIR, ".png")]
+
+
 def _complete(root: Path) -> bool:
-    """Every image, mask and region file its lists name is there (a damaged tree is made again)."""
+    """Every image, mask and region file its lists name is there (a damaged tree is made again).
+    Every stage asks, many times: the full check reruns only when one of the folders changed."""
+    stamps = tuple((root / folder).stat().st_mtime_ns if (root / folder).is_dir() else None
+                   for folder, _ in _FILES)
+    return _complete_at(root, stamps)
+
+
+@functools.lru_cache(maxsize=8)
+def _complete_at(root: Path, folder_stamps: tuple) -> bool:
     lists = root / "ImageSets" / "Segmentation"
     names = {n for split in ("train_aug", "val") if (lists / f"{split}.txt").is_file()
              for n in (lists / f"{split}.txt").read_text().split()}
-    files = [("JPEGImages", ".jpg"), ("SegmentationClassAug", ".png"), (REGION_DIR, ".png")]
     return bool(names) and all((root / folder / f"{n}{ext}").is_file()
-                               for n in names for folder, ext in files)
+                               for n in names for folder, ext in _FILES)
 
 
 def generate(cfg: BenchmarkConfig, root: str | Path, force: bool = False) -> Path:
