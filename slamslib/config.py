@@ -172,11 +172,15 @@ class ErasingConfig(Section):
     is evidence of k, and L_fg and L_bg then pull that context into k's map. With this on, the CAM is
     trained first; in a share of the SE's training images the region the CAM gives to one labelled
     category is filled with the mean colour and that label removed, so the SE sees what is left of the
-    image (k's context among it) labelled "not k"."""
+    image (k's context among it) labelled "not k". `label: keep` is Wei et al.'s own form instead:
+    the label stays, so the SE must find k in what the CAM missed (the rest of the object)."""
     rate: float = Field(0.0, ge=0, le=1, description="share of the SE's training images with one "
                         "labelled category erased; 0 switches it off")
     threshold: float = Field(0.3, gt=0, lt=1, description="the erased region: where that category's "
                              "multi-scale CAM, divided by its max, is above this")
+    label: Literal["remove", "keep"] = Field(
+        "remove", description="remove: the erased category's label goes (its context without it reads "
+        "'not k'); keep: it stays (k must be found in what is left, the object beyond the cue)")
 
 
 class SemanticEncoderConfig(Section):

@@ -1,8 +1,10 @@
-"""Images that show a category's surroundings without the category, for the SE (ErasingConfig).
+"""Erased images for the SE (ErasingConfig): a category's surroundings without it, or its object
+without the part the CAM found.
 
 In a share of the SE's training images one labelled category's region is filled with the mean colour
-(0 after normalisation, the fill the SE also judges in stage 2) and its label removed. The region
-comes from the CAM's stored maps: the first-round maps a WSSS method already has, no ground truth."""
+(0 after normalisation, the fill the SE also judges in stage 2) and its label removed or kept. The
+region comes from the CAM's stored maps: the first-round maps a WSSS method already has, no ground
+truth."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,11 +36,12 @@ class CamRegions:
 class ErasedImages(TrainImages):
     """The SE's training images; in a share `rate` of them one labelled category, drawn at random, is
     erased where `regions(index)[k]` (over the whole image, before augmentation) says, and label k
-    removed. The region follows the image through the same rescale, flip and crop."""
+    removed (or kept: `keep_label`). The region follows the image through the same rescale, flip and
+    crop."""
 
-    def __init__(self, split, train, seed: int, masked_input, rate: float, regions):
+    def __init__(self, split, train, seed: int, masked_input, rate: float, regions, keep_label=False):
         super().__init__(split, train, seed, masked_input)
-        self.rate, self.regions = rate, regions
+        self.rate, self.regions, self.keep_label = rate, regions, keep_label
 
     def __getitem__(self, index: int):
         image, valid, labels, index = super().__getitem__(index)
@@ -50,6 +53,7 @@ class ErasedImages(TrainImages):
         region = self.regions(index).get(k)
         if region is None:
             return image, valid, labels, index
-        labels = labels.clone()
-        labels[k - 1] = 0
+        if not self.keep_label:
+            labels = labels.clone()
+            labels[k - 1] = 0
         return image.masked_fill(self.moved(index, region.astype(np.int64)) == 1, 0.0), valid, labels, index

@@ -247,7 +247,8 @@ def _dataset(cfg: Config, name: str, train):
     se = cfg.semantic_encoder
     if se.erasing.rate > 0:
         regions = CamRegions(maps_dir(cfg, erasing_source(cfg, name)), split.names, se.erasing.threshold)
-        return ErasedImages(split, train, cfg.seed, se.masked_input, se.erasing.rate, regions)
+        return ErasedImages(split, train, cfg.seed, se.masked_input, se.erasing.rate, regions,
+                            keep_label=se.erasing.label == "keep")
     return TrainImages(split, train, cfg.seed, se.masked_input)
 
 

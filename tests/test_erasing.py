@@ -46,6 +46,20 @@ def test_erased_pixels_are_the_region_moved_with_the_crop_and_only_that_label_go
     assert checked > len(split) // 2        # most crops still hold the erased object
 
 
+def test_keep_label_erases_the_same_pixels_and_keeps_every_label(smoke_tree):
+    cfg, _ = smoke_tree
+    split = build_dataset(cfg, cfg.data.train_split)
+    train = train_config(cfg, "semantic_encoder")
+    plain = TrainImages(split, train, seed=3)
+    removed = ErasedImages(split, train, seed=3, masked_input=None, rate=1.0, regions=object_regions(split))
+    kept = ErasedImages(split, train, seed=3, masked_input=None, rate=1.0, regions=object_regions(split),
+                        keep_label=True)
+    for i in range(len(split)):
+        image, valid, labels, _ = kept[i]
+        assert torch.equal(image, removed[i][0]) and torch.equal(valid, removed[i][1])
+        assert torch.equal(labels, plain[i][2])
+
+
 def test_rate_zero_leaves_the_training_images_as_they_are(smoke_tree):
     cfg, _ = smoke_tree
     split = build_dataset(cfg, cfg.data.train_split)
