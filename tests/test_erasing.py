@@ -23,13 +23,19 @@ def object_regions(split):
     return regions
 
 
-def test_erased_pixels_are_the_region_moved_with_the_crop_and_only_that_label_goes(smoke_tree):
-    cfg, _ = smoke_tree
+def se_images(cfg, seed: int, rate: float, keep_label: bool = False):
+    """The SE's training images of the smoke split, plain and erased by the ground-truth regions."""
     split = build_dataset(cfg, cfg.data.train_split)
     train = train_config(cfg, "semantic_encoder")
-    plain = TrainImages(split, train, seed=3)
-    masks = LabelledImages(split, train, seed=3, read_labels=split.mask)
-    erased = ErasedImages(split, train, seed=3, masked_input=None, rate=1.0, regions=object_regions(split))
+    erased = ErasedImages(split, train, seed, masked_input=None, rate=rate, regions=object_regions(split),
+                          keep_label=keep_label)
+    return split, TrainImages(split, train, seed), erased
+
+
+def test_erased_pixels_are_the_region_moved_with_the_crop_and_only_that_label_goes(smoke_tree):
+    cfg, _ = smoke_tree
+    split, plain, erased = se_images(cfg, seed=3, rate=1.0)
+    masks = LabelledImages(split, train_config(cfg, "semantic_encoder"), seed=3, read_labels=split.mask)
     checked = 0
     for i in range(len(split)):
         image, valid, labels, _ = erased[i]
@@ -48,12 +54,8 @@ def test_erased_pixels_are_the_region_moved_with_the_crop_and_only_that_label_go
 
 def test_keep_label_erases_the_same_pixels_and_keeps_every_label(smoke_tree):
     cfg, _ = smoke_tree
-    split = build_dataset(cfg, cfg.data.train_split)
-    train = train_config(cfg, "semantic_encoder")
-    plain = TrainImages(split, train, seed=3)
-    removed = ErasedImages(split, train, seed=3, masked_input=None, rate=1.0, regions=object_regions(split))
-    kept = ErasedImages(split, train, seed=3, masked_input=None, rate=1.0, regions=object_regions(split),
-                        keep_label=True)
+    split, plain, removed = se_images(cfg, seed=3, rate=1.0)
+    kept = se_images(cfg, seed=3, rate=1.0, keep_label=True)[2]
     for i in range(len(split)):
         image, valid, labels, _ = kept[i]
         assert torch.equal(image, removed[i][0]) and torch.equal(valid, removed[i][1])
@@ -62,10 +64,7 @@ def test_keep_label_erases_the_same_pixels_and_keeps_every_label(smoke_tree):
 
 def test_rate_zero_leaves_the_training_images_as_they_are(smoke_tree):
     cfg, _ = smoke_tree
-    split = build_dataset(cfg, cfg.data.train_split)
-    train = train_config(cfg, "semantic_encoder")
-    plain = TrainImages(split, train, seed=5)
-    erased = ErasedImages(split, train, seed=5, masked_input=None, rate=0.0, regions=object_regions(split))
+    _, plain, erased = se_images(cfg, seed=5, rate=0.0)
     for i in range(8):
         assert all(torch.equal(a, b) for a, b in zip(plain[i][:3], erased[i][:3]))
 
