@@ -39,7 +39,8 @@ class ErasedImages(TrainImages):
     removed (or kept: `keep_label`). The region follows the image through the same rescale, flip and
     crop."""
 
-    def __init__(self, split, train, seed: int, masked_input, rate: float, regions, keep_label=False):
+    def __init__(self, split, train, seed: int, masked_input, rate: float, regions,
+                 keep_label: bool = False):
         super().__init__(split, train, seed, masked_input)
         self.rate, self.regions, self.keep_label = rate, regions, keep_label
 

@@ -38,8 +38,8 @@ def headline(stage: str, m: dict) -> str:
     if stage == "ablation":
         rows = m["ablation"]
         full = next(iter(rows))
-        measured = [r for r in rows if rows[r]["seed_miou_mean"] is not None] or list(rows)
-        worst = min(measured, key=lambda r: rows[r]["seed_miou_mean"] or 0)
+        measured = [r for r in rows if rows[r]["seed_miou_mean"] is not None]
+        worst = min(measured, key=lambda r: rows[r]["seed_miou_mean"]) if measured else full
         std = rows[full]["seed_miou_std"]
         spread = f" ± {_num(std)}" if std is not None else ""
         return (f"{full}: seed mIoU {_num(rows[full]['seed_miou_mean'])}{spread} over {len(m['seeds'])} "

@@ -6,7 +6,7 @@ import pytest
 from slamslib.config import load_config
 from slamslib.errors import SlamsError
 from slamslib.pipeline import is_current, reproduce, stage_function
-from slamslib.report import build_report, write_report
+from slamslib.report import build_report, headline, write_report
 
 STAGES = ["benchmark", "semantic_encoder", "activation_maps", "cam_visualization", "pseudo_labels",
           "segmentation", "ablation"]
@@ -84,7 +84,6 @@ def test_a_stage_whose_weights_are_gone_reruns_and_so_do_the_stages_after_it(smo
 
 
 def test_a_metric_a_run_could_not_measure_reads_n_a_in_the_report():
-    from slamslib.report import headline
     seg = {"seg_miou": {"slams": 0.0, "cam": 0.0, "full_supervision": 0.0},
            "ratio_to_full_supervision": {"slams": None, "cam": None}}
     assert headline("segmentation", seg).endswith("/ full supervision slams n/a, cam n/a")
