@@ -328,6 +328,8 @@ DEFAULT_ABLATION_ROWS = {
     "maps not normalised": {"maps.normalize": False},
     "SE + background exclusion (kit's own)": {"semantic_encoder.background_exclusion.weight": 0.1},
     "SE + erasing by the CAM (kit's own)": {"semantic_encoder.erasing.rate": 0.5},
+    "SE + erasing by the CAM, label kept (kit's own)": {"semantic_encoder.erasing.rate": 0.5,
+                                                        "semantic_encoder.erasing.label": "keep"},
 }
 # What a row may not change: the data every row is scored on, and where the sub-runs live.
 ABLATION_FIXED = ("run_name", "results_dir", "seed", "data", "benchmark", "ablation")
