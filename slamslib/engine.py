@@ -6,8 +6,8 @@
   schedule (1 - it / max_it) ** power;
 - the data order and every augmentation are drawn from generators seeded by (seed, epoch, index), so a
   run killed and resumed from its last checkpoint ends with the same weights as an uninterrupted run;
-- checkpoints written atomically every `checkpoint_every` iterations; a per-iteration loss log (CSV)
-  and a loss-curve figure; a tqdm progress bar.
+- checkpoints written atomically every `checkpoint_every` iterations; a per-iteration loss log (CSV;
+  the stages draw it as a figure); a tqdm progress bar.
 A task (slamslib.tasks) is a module whose forward turns a batch into a dict of losses ("total" is
 optimised) and whose `net` is the network being trained; DDP wraps the task, so every loss is
 computed inside forward, where DDP can see which parameters took part."""
