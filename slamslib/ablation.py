@@ -3,7 +3,8 @@ what a seed-mIoU table needs (maps of the seed split, threshold sweep, map 0, th
 
 A network that several sub-runs share (every loss row trains on the same SE) is trained once: trained
 weights go to a store named by their params hash (results/<run>/ablation/weights/) and are linked into
-every sub-run that needs them, also from the main run when the schedules match. Trainings run in
+every sub-run that needs them, also from the main run when the schedules match. The CAM maps an erasing
+SE reads are shared the same way, by their maps key (results/<run>/ablation/maps/). Trainings run in
 `ablation.workers` spawned processes that split the CPU threads between them."""
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ from .config import Config, stable_hash
 from .data import build_dataset
 from .engine import pick_device
 from .evaluate import classification_map
-from .maps import evaluate_seeds, infer_split
+from .maps import MAPS_MARKER, evaluate_seeds, infer_split, marker_key
 from .errors import SlamsError
 from .paths import write_json
 from .processes import die_with_parent
-from .training import (erasing_source, require, train_network, warm_start_source, weights_hash,
-                       weights_path)
+from .training import (MAP_NETWORKS, erasing_source, maps_dir, maps_key, require, store_maps,
+                       train_network, warm_start_source, weights_hash, weights_path)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def networks(cfg: Config) -> list[str]:
 
 def _link(source: Path, target: Path) -> None:
     """target becomes source's content (a hard link where the file system allows), atomically."""
+    if target.exists() and os.path.samefile(source, target):
+        return      # renaming a link onto its own file is a no-op that would leave tmp behind
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".tmp-link-{target.name}")
     tmp.unlink(missing_ok=True)
@@ -101,6 +104,29 @@ def _stored_hash(path: Path, mtime_ns: int) -> str | None:
     return torch.load(path, map_location="cpu", weights_only=False).get("params_hash")
 
 
+def _link_maps(source: Path, target: Path) -> None:
+    """target/ holds source/'s maps; its marker goes first and comes back last, so a half-linked
+    folder is never trusted."""
+    (target / MAPS_MARKER).unlink(missing_ok=True)
+    files = [f for f in source.iterdir() if f.is_file() and f.name != MAPS_MARKER]
+    for file in files:
+        _link(file, target / file.name)
+    _link(source / MAPS_MARKER, target / MAPS_MARKER)
+
+
+def _share_maps(cfg: Config, method: str, store: Path, main: Config) -> bool:
+    """Link `method`'s train maps inferred under cfg's maps key into cfg's run (from the store, else
+    from the main run, which then seeds the store). False when none exist yet."""
+    key = maps_key(cfg, method)
+    stored = store / f"{method}-{key}"
+    if marker_key(stored) != key:
+        if marker_key(maps_dir(main, method)) != key:
+            return False
+        _link_maps(maps_dir(main, method), stored)
+    _link_maps(stored, maps_dir(cfg, method))
+    return True
+
+
 def _start(threads: int) -> None:
     """A pool worker's initializer (never run in this process)."""
     die_with_parent()
@@ -111,6 +137,14 @@ def _train(cfg_data: dict, name: str, num_classes: int, force: bool) -> str:
     cfg = Config.model_validate(cfg_data)
     train_network(cfg, name, num_classes, force=force, progress=False)
     return name
+
+
+def _infer(cfg_data: dict, method: str, num_classes: int, force: bool) -> str:
+    cfg = Config.model_validate(cfg_data)
+    trained = require(cfg, MAP_NETWORKS[method], num_classes)
+    store_maps(cfg, method, trained.model, build_dataset(cfg, cfg.data.train_split), progress=False,
+               force=force)
+    return method
 
 
 def _in_pool(jobs: list[tuple], function, workers: int, desc: str, progress: bool) -> list:
@@ -161,11 +195,14 @@ def check_workers(cfg: Config) -> None:
 def train_all(cfg: Config, runs: list[SubRun], num_classes: int, progress: bool = True,
               force: bool = False) -> dict:
     """Train every network the sub-runs need, each distinct one (by params hash) once (`force`: even
-    where weights exist). Returns {network: number trained now}."""
+    where weights exist). Returns {network: number trained now, "erasing_maps": map sets inferred
+    now}."""
     check_workers(cfg)
     store = cfg.run_dir / "ablation" / "weights"
     trained = {}
     for name in ("cam", "semantic_encoder", "activation_net"):
+        if name == "semantic_encoder":      # the maps it erases by, before any SE trains
+            trained["erasing_maps"] = infer_erasing_maps(cfg, runs, num_classes, progress, force)
         todo = {}
         for run in runs:
             if name in networks(run.cfg) and (force or not _share(run.cfg, name, store, cfg)):
@@ -179,6 +216,27 @@ def train_all(cfg: Config, runs: list[SubRun], num_classes: int, progress: bool 
                 _share(run.cfg, name, store, cfg)
         trained[name] = len(todo)
     return trained
+
+
+def infer_erasing_maps(cfg: Config, runs: list[SubRun], num_classes: int, progress: bool = True,
+                       force: bool = False) -> int:
+    """The train maps every erasing SE reads, inferred once per maps key (rows that erase with the same
+    CAM share them) and linked into each sub-run, where train_network then finds them. Returns how
+    many map sets were inferred now."""
+    store = cfg.run_dir / "ablation" / "maps"
+    todo = {}
+    for run in runs:
+        method = erasing_source(run.cfg, "semantic_encoder")
+        if method is not None and (force or not _share_maps(run.cfg, method, store, cfg)):
+            todo.setdefault((method, maps_key(run.cfg, method)), run.cfg)
+    jobs = [(sub.to_dict(), method, num_classes, force) for (method, _), sub in todo.items()]
+    _in_pool(jobs, _infer, cfg.ablation.workers, "ablation: maps to erase by", progress)
+    for (method, key), sub in todo.items():
+        _link_maps(maps_dir(sub, method), store / f"{method}-{key}")
+    for run in runs:
+        if (method := erasing_source(run.cfg, "semantic_encoder")) is not None:
+            _share_maps(run.cfg, method, store, cfg)
+    return len(todo)
 
 
 def result_key(cfg: Config) -> str:

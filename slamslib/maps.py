@@ -21,6 +21,8 @@ from .errors import SlamsError
 from .metrics import SegmentationScore, ThresholdSweep
 from .paths import atomic_path, write_json
 
+MAPS_MARKER = "done.json"     # written last: a folder without it holds no complete set of maps
+
 
 def _pad(t: torch.Tensor, multiple: int = 16) -> torch.Tensor:
     """One image padded (zeros, bottom and right) to a multiple of `multiple`."""
@@ -91,8 +93,14 @@ def load_maps(path: Path) -> tuple[np.ndarray, np.ndarray]:
         return data["maps"].astype(np.float32), data["classes"].astype(np.int64)
 
 
+def marker_key(out_dir: Path, marker: str = MAPS_MARKER) -> str | None:
+    """The key of the maps completely stored in out_dir (None when there are none)."""
+    path = Path(out_dir) / marker
+    return json.loads(path.read_text()).get("key") if path.is_file() else None
+
+
 def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, device, key: str,
-                normalize: bool = True, progress: bool = True, marker: str = "done.json",
+                normalize: bool = True, progress: bool = True, marker: str = MAPS_MARKER,
                 force: bool = False) -> dict:
     """Maps for every image of `split` into out_dir/<name>.npz. Skipped when out_dir/done.json holds
     the same `key` (a hash of weights and map params); the marker is written last, so an interrupted

@@ -23,7 +23,7 @@ from .data.voc import read_label_png
 from .engine import fit, pick_device
 from .erasing import CamRegions, ErasedImages
 from .errors import SlamsError
-from .maps import infer_split
+from .maps import MAPS_MARKER, infer_split
 from .models.activation_net import ActivationNet
 from .models.affinity import AffinityNet
 from .models.deeplab import SegmentationNet
@@ -115,7 +115,7 @@ def maps_key(cfg: Config, method: str) -> str:
 
 
 def store_maps(cfg: Config, method: str, model, split, progress: bool = True, force: bool = False,
-               marker: str = "done.json") -> dict:
+               marker: str = MAPS_MARKER) -> dict:
     """A method's multi-scale maps of every image of `split`, stored under maps_dir (slamslib.maps)."""
     return infer_split(model, method, split, cfg.maps, maps_dir(cfg, method), pick_device(cfg.device),
                        maps_key(cfg, method), cfg.maps.normalize or method == "cam", progress,

@@ -9,7 +9,8 @@ from slamslib.ablation import evaluate_all, sub_runs, train_all
 from slamslib.config import load_config
 from slamslib.errors import SlamsError
 from slamslib.stages.ablation import ablation_table
-from slamslib.training import train_network, weights_hash, weights_path
+from slamslib.data import build_dataset
+from slamslib.training import maps_dir, train_network, weights_hash, weights_path
 
 ROWS = {"full model": {}, "w/o L_fg": {"activation_net.losses.fg": 0}, "tau 0": {"semantic_encoder.tau": 0}}
 
@@ -73,12 +74,15 @@ def test_networks_rows_share_are_trained_once_and_the_main_run_is_reused(smoke_t
     train_network(cfg, "semantic_encoder", 5, progress=False)     # the main run's SE (seed 0)
     runs = sub_runs(cfg)
     # SE: two settings (tau 10, tau 0) x two seeds, one of them the main run's; AN: three rows x two seeds
-    assert train_all(cfg, runs, 5, progress=False) == {"semantic_encoder": 3, "cam": 0, "activation_net": 6}
+    assert train_all(cfg, runs, 5, progress=False) == {"semantic_encoder": 3, "cam": 0, "activation_net": 6,
+                                                      "erasing_maps": 0}
     full, no_fg = (r for r in runs if r.seed == 0 and r.row in ("full model", "w/o L_fg"))
     shared = [weights_path(r.cfg, "semantic_encoder") for r in (full, no_fg)]
     assert os.path.samefile(*shared) or shared[0].read_bytes() == shared[1].read_bytes()
     assert shared[0].read_bytes() == weights_path(cfg, "semantic_encoder").read_bytes()
-    assert train_all(cfg, runs, 5, progress=False) == {"semantic_encoder": 0, "cam": 0, "activation_net": 0}
+    assert train_all(cfg, runs, 5, progress=False) == {"semantic_encoder": 0, "cam": 0, "activation_net": 0,
+                                                      "erasing_maps": 0}
+    assert not list(tmp_path.rglob(".tmp-link-*"))      # linking twice leaves nothing behind
     results = evaluate_all(cfg, runs, 5, progress=False)
     assert [(r["row"], r["seed"]) for r in results] == [(r.row, r.seed) for r in runs]
     for r in results:
@@ -86,6 +90,36 @@ def test_networks_rows_share_are_trained_once_and_the_main_run_is_reused(smoke_t
     # the two rows that share an SE score it the same; tau 0 is another SE
     by = {(r["row"], r["seed"]): r for r in results}
     assert by["full model", 0]["se_map"] == by["w/o L_fg", 0]["se_map"]
+
+
+def test_rows_erasing_by_one_cam_infer_its_maps_once(smoke_tree, tmp_path, monkeypatch):
+    """The two erasing rows of a seed share the CAM, hence its train maps: inferred once, linked into
+    both sub-runs, where the SE's training finds them instead of inferring them again."""
+    import slamslib.maps
+    _, root = smoke_tree
+    erase = {"semantic_encoder.erasing.rate": 0.5}
+    rows = {"full model": {}, "erase": erase, "erase, label kept": {**erase, "semantic_encoder.erasing.label": "keep"}}
+    cfg = load_config("params/smoke.yaml", {"data.root": str(root), "results_dir": str(tmp_path), "ablation.seeds": 1,
+                                            "ablation.rows": rows, "ablation.schedule": {}, "ablation.workers": 1})
+    inferred = set()        # the folders maps were inferred into
+    real = slamslib.maps.save_maps
+    monkeypatch.setattr(slamslib.maps, "save_maps", lambda path, *a: inferred.add(path.parent) or real(path, *a))
+    runs = sub_runs(cfg)
+    assert train_all(cfg, runs, 5, progress=False) == {"cam": 1, "erasing_maps": 1, "semantic_encoder": 3,
+                                                      "activation_net": 3}
+    assert len(inferred) == 1           # not once more in each erasing SE's train_network
+    folders = [maps_dir(r.cfg, "cam") for r in runs if r.row != "full model"]
+    names = sorted(p.name for p in folders[0].iterdir())
+    assert "done.json" in names and len(names) == len(build_dataset(cfg, cfg.data.train_split)) + 1
+    for name in names:
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes()
+    assert not maps_dir(runs[0].cfg, "cam").exists()        # the full model erases nothing
+    # A folder whose marker is gone (an interrupted link) is not trusted: it is linked again, not inferred.
+    (folders[1] / "done.json").unlink()
+    (folders[1] / names[-1]).unlink()
+    assert train_all(cfg, runs, 5, progress=False)["erasing_maps"] == 0
+    assert (folders[1] / names[-1]).is_file() and (folders[1] / "done.json").is_file()
+    assert len(inferred) == 1
 
 
 def test_ablation_table_mean_std_delta_and_noise_by_hand():

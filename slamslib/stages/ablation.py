@@ -27,7 +27,7 @@ class AblationReport:
     main: pd.DataFrame          # CAM / SLAMs / full supervision x levels
     ablation: pd.DataFrame      # one row per ablation row: mean ± std over seeds, delta to the full model
     runs: pd.DataFrame          # one row per (row, seed)
-    trained_now: dict           # network -> how many this call trained (the rest were reused)
+    trained_now: dict           # network (or erasing_maps) -> how many made now (the rest reused)
     per_class: pd.DataFrame     # categories x (main results, ablation rows)
     figures: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
