@@ -26,7 +26,7 @@ from .config import Config, stable_hash
 from .data import build_dataset
 from .engine import pick_device
 from .evaluate import classification_map
-from .maps import MAPS_MARKER, evaluate_seeds, infer_split, marker_key
+from .maps import MAPS_MARKER, evaluate_seeds, infer_split, stored_maps
 from .errors import SlamsError
 from .paths import write_json
 from .processes import die_with_parent
@@ -108,22 +108,29 @@ def _link_maps(source: Path, target: Path) -> None:
     """target/ holds source/'s maps; its marker goes first and comes back last, so a half-linked
     folder is never trusted."""
     (target / MAPS_MARKER).unlink(missing_ok=True)
-    files = [f for f in source.iterdir() if f.is_file() and f.name != MAPS_MARKER]
-    for file in files:
+    for file in source.glob("[!.]*.npz"):        # not the temporary files of a killed write
         _link(file, target / file.name)
     _link(source / MAPS_MARKER, target / MAPS_MARKER)
 
 
-def _share_maps(cfg: Config, method: str, store: Path, main: Config) -> bool:
-    """Link `method`'s train maps inferred under cfg's maps key into cfg's run (from the store, else
-    from the main run, which then seeds the store). False when none exist yet."""
-    key = maps_key(cfg, method)
-    stored = store / f"{method}-{key}"
-    if marker_key(stored) != key:
-        if marker_key(maps_dir(main, method)) != key:
+def _maps_store(store: Path, method: str, cfg: Config) -> Path:
+    return store / f"{method}-{maps_key(cfg, method)}"
+
+
+def _share_maps(cfg: Config, method: str, images: int, store: Path, main: Config) -> bool:
+    """Make cfg's run hold the store's maps of the `images` train images under cfg's maps key, the
+    store seeded first from cfg's run or the main run where those have them. False when none has."""
+    key, own, stored = maps_key(cfg, method), maps_dir(cfg, method), _maps_store(store, method, cfg)
+    shared = stored_maps(stored, key, images)
+    if shared is None:
+        source = next((folder for folder in (own, maps_dir(main, method))
+                       if stored_maps(folder, key, images) is not None), None)
+        if source is None:
             return False
-        _link_maps(maps_dir(main, method), stored)
-    _link_maps(stored, maps_dir(cfg, method))
+        _link_maps(source, stored)
+        shared = stored_maps(stored, key, images)
+    if stored_maps(own, key, images) != shared:      # equal markers: linked (or copied) already
+        _link_maps(stored, own)
     return True
 
 
@@ -224,18 +231,21 @@ def infer_erasing_maps(cfg: Config, runs: list[SubRun], num_classes: int, progre
     CAM share them) and linked into each sub-run, where train_network then finds them. Returns how
     many map sets were inferred now."""
     store = cfg.run_dir / "ablation" / "maps"
+    erasing = [(run.cfg, method) for run in runs
+               if (method := erasing_source(run.cfg, "semantic_encoder")) is not None]
+    if not erasing:
+        return 0
+    images = len(build_dataset(cfg, cfg.data.train_split))     # rows never change the data
     todo = {}
-    for run in runs:
-        method = erasing_source(run.cfg, "semantic_encoder")
-        if method is not None and (force or not _share_maps(run.cfg, method, store, cfg)):
-            todo.setdefault((method, maps_key(run.cfg, method)), run.cfg)
+    for sub, method in erasing:
+        if force or not _share_maps(sub, method, images, store, cfg):
+            todo.setdefault((method, maps_key(sub, method)), sub)
     jobs = [(sub.to_dict(), method, num_classes, force) for (method, _), sub in todo.items()]
     _in_pool(jobs, _infer, cfg.ablation.workers, "ablation: maps to erase by", progress)
-    for (method, key), sub in todo.items():
-        _link_maps(maps_dir(sub, method), store / f"{method}-{key}")
-    for run in runs:
-        if (method := erasing_source(run.cfg, "semantic_encoder")) is not None:
-            _share_maps(run.cfg, method, store, cfg)
+    for (method, _), sub in todo.items():
+        _link_maps(maps_dir(sub, method), _maps_store(store, method, sub))
+    for sub, method in erasing:
+        _share_maps(sub, method, images, store, cfg)
     return len(todo)
 
 

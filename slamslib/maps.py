@@ -93,10 +93,11 @@ def load_maps(path: Path) -> tuple[np.ndarray, np.ndarray]:
         return data["maps"].astype(np.float32), data["classes"].astype(np.int64)
 
 
-def marker_key(out_dir: Path, marker: str = MAPS_MARKER) -> str | None:
-    """The key of the maps completely stored in out_dir (None when there are none)."""
+def stored_maps(out_dir: Path, key: str, images: int, marker: str = MAPS_MARKER) -> dict | None:
+    """out_dir's marker when it says the maps of all `images` images are stored there under `key`."""
     path = Path(out_dir) / marker
-    return json.loads(path.read_text()).get("key") if path.is_file() else None
+    done = json.loads(path.read_text()) if path.is_file() else {}
+    return done if done.get("key") == key and done.get("images") == images and "map_pixels" in done else None
 
 
 def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, device, key: str,
@@ -107,11 +108,9 @@ def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, devic
     inference is redone. Returns {"images", "bytes", "map_pixels" (stored map values),
     "bytes_per_image", "seconds"}."""
     import time
+    if not force and (done := stored_maps(out_dir, key, len(split), marker)) is not None:
+        return done
     marker = out_dir / marker
-    if marker.is_file() and not force:
-        done = json.loads(marker.read_text())
-        if done.get("key") == key and done.get("images") == len(split) and "map_pixels" in done:
-            return done
     marker.unlink(missing_ok=True)   # gone while files are rewritten; back, last, when all are
     started = time.time()
     model = model.to(device).eval()

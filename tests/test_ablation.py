@@ -7,9 +7,10 @@ import pytest
 
 from slamslib.ablation import evaluate_all, sub_runs, train_all
 from slamslib.config import load_config
-from slamslib.errors import SlamsError
-from slamslib.stages.ablation import ablation_table
 from slamslib.data import build_dataset
+from slamslib.errors import SlamsError
+from slamslib.maps import MAPS_MARKER
+from slamslib.stages.ablation import ablation_table
 from slamslib.training import maps_dir, train_network, weights_hash, weights_path
 
 ROWS = {"full model": {}, "w/o L_fg": {"activation_net.losses.fg": 0}, "tau 0": {"semantic_encoder.tau": 0}}
@@ -98,28 +99,41 @@ def test_rows_erasing_by_one_cam_infer_its_maps_once(smoke_tree, tmp_path, monke
     import slamslib.maps
     _, root = smoke_tree
     erase = {"semantic_encoder.erasing.rate": 0.5}
-    rows = {"full model": {}, "erase": erase, "erase, label kept": {**erase, "semantic_encoder.erasing.label": "keep"}}
-    cfg = load_config("params/smoke.yaml", {"data.root": str(root), "results_dir": str(tmp_path), "ablation.seeds": 1,
-                                            "ablation.rows": rows, "ablation.schedule": {}, "ablation.workers": 1})
-    inferred = set()        # the folders maps were inferred into
+    rows = {"full model": {}, "erase": erase,
+            "erase, label kept": {**erase, "semantic_encoder.erasing.label": "keep"}}
+    cfg = load_config("params/smoke.yaml", {"data.root": str(root), "results_dir": str(tmp_path),
+                                            "ablation.seeds": 1, "ablation.rows": rows,
+                                            "ablation.schedule": {}, "ablation.workers": 1})
+    inferred = []           # the folder of every map written
     real = slamslib.maps.save_maps
-    monkeypatch.setattr(slamslib.maps, "save_maps", lambda path, *a: inferred.add(path.parent) or real(path, *a))
+    monkeypatch.setattr(slamslib.maps, "save_maps",
+                        lambda path, *a: inferred.append(path.parent) or real(path, *a))
+    images = len(build_dataset(cfg, cfg.data.train_split))
     runs = sub_runs(cfg)
-    assert train_all(cfg, runs, 5, progress=False) == {"cam": 1, "erasing_maps": 1, "semantic_encoder": 3,
-                                                      "activation_net": 3}
-    assert len(inferred) == 1           # not once more in each erasing SE's train_network
+    assert train_all(cfg, runs, 5, progress=False) == {"cam": 1, "erasing_maps": 1,
+                                                      "semantic_encoder": 3, "activation_net": 3}
+    assert len(inferred) == images      # once, not once more in each erasing SE's train_network
     folders = [maps_dir(r.cfg, "cam") for r in runs if r.row != "full model"]
     names = sorted(p.name for p in folders[0].iterdir())
-    assert "done.json" in names and len(names) == len(build_dataset(cfg, cfg.data.train_split)) + 1
+    assert MAPS_MARKER in names and len(names) == images + 1
     for name in names:
         assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes()
     assert not maps_dir(runs[0].cfg, "cam").exists()        # the full model erases nothing
     # A folder whose marker is gone (an interrupted link) is not trusted: it is linked again, not inferred.
-    (folders[1] / "done.json").unlink()
-    (folders[1] / names[-1]).unlink()
+    one_map = next(name for name in names if name != MAPS_MARKER)
+    (folders[1] / MAPS_MARKER).unlink()
+    (folders[1] / one_map).unlink()
     assert train_all(cfg, runs, 5, progress=False)["erasing_maps"] == 0
-    assert (folders[1] / names[-1]).is_file() and (folders[1] / "done.json").is_file()
-    assert len(inferred) == 1
+    assert (folders[1] / one_map).is_file() and (folders[1] / MAPS_MARKER).is_file()
+    assert len(inferred) == images
+    # Maps whose marker names another key (other CAM weights or map params) are never shared: inferred again.
+    store = tmp_path / "smoke" / "ablation" / "maps"
+    for marker in [folder / MAPS_MARKER for folder in folders] + list(store.glob(f"*/{MAPS_MARKER}")):
+        marker.write_text(marker.read_text().replace('"key": "', '"key": "other'))
+    assert train_all(cfg, runs, 5, progress=False)["erasing_maps"] == 1
+    assert len(inferred) == 2 * images and len(set(inferred)) == 1
+    assert (folders[0] / MAPS_MARKER).read_text() == (folders[1] / MAPS_MARKER).read_text()
+    assert '"key": "other' not in (folders[1] / MAPS_MARKER).read_text()
 
 
 def test_ablation_table_mean_std_delta_and_noise_by_hand():
