@@ -97,7 +97,8 @@ def stored_maps(out_dir: Path, key: str, images: int, marker: str = MAPS_MARKER)
     """out_dir's marker when it says the maps of all `images` images are stored there under `key`."""
     path = Path(out_dir) / marker
     done = json.loads(path.read_text()) if path.is_file() else {}
-    return done if done.get("key") == key and done.get("images") == images and "map_pixels" in done else None
+    complete = done.get("key") == key and done.get("images") == images and "map_pixels" in done
+    return done if complete else None
 
 
 def infer_split(model, method: str, split, cfg: MapsConfig, out_dir: Path, device, key: str,
