@@ -30,8 +30,8 @@ from .maps import MAPS_MARKER, evaluate_seeds, infer_split, stored_maps
 from .errors import SlamsError
 from .paths import write_json
 from .processes import die_with_parent
-from .training import (MAP_NETWORKS, erasing_source, maps_dir, maps_key, require, store_maps,
-                       train_network, warm_start_source, weights_hash, weights_path)
+from .training import (erasing_source, maps_dir, maps_key, require, store_train_maps, train_network,
+                       warm_start_source, weights_hash, weights_path)
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,7 @@ def _train(cfg_data: dict, name: str, num_classes: int, force: bool) -> str:
 
 
 def _infer(cfg_data: dict, method: str, num_classes: int, force: bool) -> str:
-    cfg = Config.model_validate(cfg_data)
-    trained = require(cfg, MAP_NETWORKS[method], num_classes)
-    store_maps(cfg, method, trained.model, build_dataset(cfg, cfg.data.train_split), progress=False,
-               force=force)
+    store_train_maps(Config.model_validate(cfg_data), method, num_classes, progress=False, force=force)
     return method
 
 

@@ -122,6 +122,15 @@ def store_maps(cfg: Config, method: str, model, split, progress: bool = True, fo
                        marker=marker, force=force)
 
 
+def store_train_maps(cfg: Config, method: str, num_classes: int, progress: bool = True,
+                     force: bool = False) -> dict:
+    """The method's maps of the train split (its network trained first where it is not yet), which
+    the SE's erasing reads."""
+    trained = train_network(cfg, MAP_NETWORKS[method], num_classes, progress=progress)
+    return store_maps(cfg, method, trained.model, build_dataset(cfg, cfg.data.train_split), progress,
+                      force=force)
+
+
 def weights_path(cfg: Config, name: str) -> Path:
     return cfg.stage_dir(NETWORKS[name][0]) / f"{name}.pt"
 
@@ -268,8 +277,7 @@ def train_network(cfg: Config, name: str, num_classes: int, force: bool = False,
     under_torchrun = "LOCAL_RANK" in os.environ
     source = erasing_source(cfg, name)
     if source is not None and not under_torchrun:    # its maps, before any worker reads them
-        eraser = train_network(cfg, MAP_NETWORKS[source], num_classes, progress=progress)
-        store_maps(cfg, source, eraser.model, build_dataset(cfg, cfg.data.train_split), progress)
+        store_train_maps(cfg, source, num_classes, progress)
     if cfg.distributed.nproc_per_node > 1 and not under_torchrun:
         if dataset is not None:
             raise SlamsError("a replacement training set cannot travel to torchrun workers; "
