@@ -116,13 +116,21 @@ def judge_curve(cfg, split) -> list[dict]:
     return rows
 
 
+PANELS = {"seed_miou": "seed mIoU (train, single scale)", "body_recall": "body recall",
+          "context_fp": "context false-positive rate"}
+
+
 def figure(table: pd.DataFrame, path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for (method, seed), rows in table.groupby(["method", "seed"]):
-        ax.plot(rows["epoch"], rows["seed_miou"], marker="o", color="C0" if method == "slams" else "C1",
-                label=f"{method}, seed {seed}")
-    ax.set(xlabel="epoch", ylabel="seed mIoU (train, single scale)", title="Seed mIoU along training")
-    ax.legend(fontsize=7)
+    """One panel per measure (the region rates where the benchmark has them), a line per seed."""
+    panels = [column for column in PANELS if column in table and table[column].notna().any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.3), squeeze=False)
+    for ax, column in zip(axes[0], panels):
+        for (method, seed), rows in table.groupby(["method", "seed"]):
+            ax.plot(rows["epoch"], rows[column], marker="o", color="C0" if method == "slams" else "C1",
+                    label=method if seed == table["seed"].min() else None)
+        ax.set(xlabel="epoch", title=PANELS[column])
+    axes[0][0].legend()
+    fig.suptitle(f"Along training, a line per training seed ({table['seed'].nunique()})")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
