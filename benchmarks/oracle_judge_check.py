@@ -15,7 +15,6 @@ method: the weights land in results/<run_name>-oracle-erase<rate>-seed<N>/ and n
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import pandas as pd
@@ -27,7 +26,7 @@ from slamslib.data import build_dataset, class_names_for, prepare_data
 from slamslib.data.transforms import TrainImages, sample_generator
 from slamslib.data.voc import IGNORE
 from slamslib.diagnostics import WITH_CONTEXT
-from slamslib.report import over_seeds, seed_runs
+from slamslib.report import over_seeds, seed_runs, seeds_parser
 from slamslib.training import train_config, train_network
 
 
@@ -57,11 +56,8 @@ class ObjectErased(TrainImages):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--params", default="params/demo.yaml")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = seeds_parser()
     parser.add_argument("--rate", type=float, default=0.5, help="share of SE images with an object erased")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     overrides = parse_overrides(args.overrides)
     base = load_config(args.params, overrides)

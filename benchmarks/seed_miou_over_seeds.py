@@ -9,21 +9,17 @@ params. Prints one row per seed and the mean ± std; writes them to results/<run
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import pandas as pd
 
 from slamslib import stages
 from slamslib.config import load_config, parse_overrides
-from slamslib.report import over_seeds, seed_runs
+from slamslib.report import over_seeds, seed_runs, seeds_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--params", default="params/demo.yaml")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser = seeds_parser()
     parser.add_argument("--tag", default="", help="appended to the run names (e.g. an ablation)")
     args = parser.parse_args()
     overrides = parse_overrides(args.overrides)

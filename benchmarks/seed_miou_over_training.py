@@ -24,7 +24,6 @@ object alone where it is not (the cue saturation). Written to results/<run_name>
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import time
@@ -42,7 +41,7 @@ from slamslib.engine import pick_device
 from slamslib.evaluate import classification_map
 from slamslib.maps import evaluate_seeds, infer_split
 from slamslib.paths import atomic_path
-from slamslib.report import seed_runs
+from slamslib.report import seed_runs, seeds_parser
 from slamslib.training import MAP_NETWORKS, train_config, train_network, weights_hash, weights_path
 
 SINGLE_SCALE = {"maps.scales": [1.0], "maps.flip": False}
@@ -138,10 +137,7 @@ def figure(table: pd.DataFrame, path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--params", default="params/demo.yaml")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser = seeds_parser()
     parser.add_argument("--judge", action="store_true", help="follow the semantic encoder instead")
     args = parser.parse_args()
     overrides = {**parse_overrides(args.overrides), **SINGLE_SCALE}

@@ -3,6 +3,7 @@ read back from the summaries, printed and written to results/<run>/report.md. Al
 and table of the benchmark scripts (seed_runs, over_seeds)."""
 from __future__ import annotations
 
+import argparse
 import json
 
 import pandas as pd
@@ -65,6 +66,15 @@ def write_report(cfg: Config, table: pd.DataFrame, total_s: float) -> str:
     with atomic_path(cfg.run_dir / "report.md") as tmp:
         tmp.write_text(text)
     return text
+
+
+def seeds_parser() -> argparse.ArgumentParser:
+    """The options every per-seed benchmark script takes: --params, --seeds, --set key=value."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--params", default="params/demo.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    return parser
 
 
 def seed_runs(params_file, overrides: dict, name: str, seeds):
