@@ -61,13 +61,18 @@ def reuse_encoder(cfg) -> None:
 
 
 def epochs(cfg, name: str, num_classes: int):
-    """(epoch, network) after each epoch of `name`'s schedule: trained an epoch at a time, with a
+    """(epoch, Trained) after each epoch of `name`'s schedule: trained an epoch at a time, with a
     checkpoint at every epoch's end where the next call resumes; the checkpoint is removed at the end."""
+    if cfg.distributed.nproc_per_node > 1:
+        raise SystemExit("the curve stops training at every epoch's end, which torchrun workers do not: "
+                         "set distributed.nproc_per_node: 1")
     per_epoch = len(build_dataset(cfg, cfg.data.train_split)) // train_config(cfg, name).batch_size
     cfg = cfg.with_overrides({f"{name}.train.checkpoint_every": per_epoch}, "the curve's checkpoints")
+    checkpoint = weights_path(cfg, name).parent / f"{name}.checkpoint.pt"
+    checkpoint.unlink(missing_ok=True)   # one left by a killed curve would start it past epoch 1
     for epoch in range(1, train_config(cfg, name).epochs + 1):
-        yield epoch, train_network(cfg, name, num_classes, stop_after=epoch * per_epoch, progress=False).model
-    (weights_path(cfg, name).parent / f"{name}.checkpoint.pt").unlink(missing_ok=True)
+        yield epoch, train_network(cfg, name, num_classes, stop_after=epoch * per_epoch, progress=False)
+    checkpoint.unlink(missing_ok=True)
 
 
 def show(rows: list[dict]) -> None:
@@ -77,9 +82,9 @@ def show(rows: list[dict]) -> None:
 def curve(cfg, method: str, split) -> list[dict]:
     """Seed mIoU (single scale, best threshold) of `method`'s maps of `split` after every epoch."""
     rows, started = [], time.time()
-    for epoch, net in epochs(cfg, MAP_NETWORKS[method], split.num_classes):
+    for epoch, trained in epochs(cfg, MAP_NETWORKS[method], split.num_classes):
         out = cfg.run_dir / "curve" / method
-        infer_split(net, method, split, cfg.maps, out, pick_device(cfg.device), key=f"epoch{epoch}",
+        infer_split(trained.model, method, split, cfg.maps, out, pick_device(cfg.device), key=f"epoch{epoch}",
                     normalize=cfg.maps.normalize or method == "cam", progress=False, force=True)
         swept = evaluate_seeds(split, out, cfg.maps.thresholds, with_background_map=False)["threshold"]
         threshold = swept["best_threshold"]
@@ -88,7 +93,7 @@ def curve(cfg, method: str, split) -> list[dict]:
                      "threshold": threshold, **rates, "seconds": time.time() - started})
         show(rows)
         started = time.time()
-    shutil.rmtree(cfg.run_dir / "curve" / method)
+    shutil.rmtree(cfg.run_dir / "curve")   # the per-epoch maps are scratch
     return rows
 
 
@@ -104,8 +109,8 @@ def judge_curve(cfg, split) -> list[dict]:
     """The semantic encoder after every epoch: presence mAP on val and its one-object judgement."""
     val, device = build_dataset(cfg, cfg.data.val_split), pick_device(cfg.device)
     rows = []
-    for epoch, se in epochs(cfg, "semantic_encoder", split.num_classes):
-        se = se.eval()
+    for epoch, trained in epochs(cfg, "semantic_encoder", split.num_classes):
+        se = trained.model.eval()
         table = judge_objects(se, split, device)
         rows.append({"method": "semantic_encoder", "epoch": epoch,
                      "presence_map": classification_map(se, val, device, progress=False)[0],
