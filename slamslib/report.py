@@ -1,6 +1,6 @@
 """The final report of `slams reproduce`: each stage's status and wall time, and its headline numbers
 read back from the summaries, printed and written to results/<run>/report.md. Also the per-seed runs
-and table of the benchmark scripts (seed_runs, over_seeds)."""
+and table of the benchmark scripts (seeds_parser, seed_runs, over_seeds)."""
 from __future__ import annotations
 
 import argparse
