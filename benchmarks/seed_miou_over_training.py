@@ -24,7 +24,6 @@ object alone where it is not (the cue saturation). Written to results/<run_name>
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
@@ -40,7 +39,7 @@ from slamslib.diagnostics import WITH_CONTEXT, WITHOUT_CONTEXT, judge_objects, r
 from slamslib.engine import pick_device
 from slamslib.evaluate import classification_map
 from slamslib.maps import evaluate_seeds, infer_split
-from slamslib.paths import atomic_path
+from slamslib.paths import atomic_path, link_file
 from slamslib.report import seed_runs, seeds_parser
 from slamslib.training import MAP_NETWORKS, train_config, train_network, weights_hash, weights_path
 
@@ -54,8 +53,7 @@ def reuse_encoder(cfg) -> None:
         return
     for candidate in sorted(cfg.run_dir.parent.glob("*/semantic_encoder/semantic_encoder.pt")):
         if torch.load(candidate, map_location="cpu", weights_only=False).get("params_hash") == wanted:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(candidate, target)
+            link_file(candidate, target)
             print(f"semantic encoder reused from {candidate}", flush=True)
             return
 

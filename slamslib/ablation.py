@@ -12,7 +12,6 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +27,7 @@ from .engine import pick_device
 from .evaluate import classification_map
 from .maps import MAPS_MARKER, evaluate_seeds, infer_split, stored_maps
 from .errors import SlamsError
-from .paths import write_json
+from .paths import link_file, write_json
 from .processes import die_with_parent
 from .training import (erasing_source, maps_dir, maps_key, require, store_train_maps, train_network,
                        warm_start_source, weights_hash, weights_path)
@@ -66,20 +65,6 @@ def networks(cfg: Config) -> list[str]:
     return [*(["cam"] if cam else []), "semantic_encoder", "activation_net"]
 
 
-def _link(source: Path, target: Path) -> None:
-    """target becomes source's content (a hard link where the file system allows), atomically."""
-    if target.exists() and os.path.samefile(source, target):
-        return      # renaming a link onto its own file is a no-op that would leave tmp behind
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-link-{target.name}")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
-
-
 def _share(cfg: Config, name: str, store: Path, main: Config) -> bool:
     """Link weights trained under cfg's params for `name` into cfg's run (from the store, else from the
     main run, which then seeds the store). False when none exist yet."""
@@ -87,8 +72,8 @@ def _share(cfg: Config, name: str, store: Path, main: Config) -> bool:
     if not stored.is_file():
         if not _main_has(main, name, cfg):
             return False
-        _link(weights_path(main, name), stored)
-    _link(stored, weights_path(cfg, name))
+        link_file(weights_path(main, name), stored)
+    link_file(stored, weights_path(cfg, name))
     return True
 
 
@@ -109,8 +94,8 @@ def _link_maps(source: Path, target: Path) -> None:
     folder is never trusted."""
     (target / MAPS_MARKER).unlink(missing_ok=True)
     for file in source.glob("[!.]*.npz"):        # not the temporary files of a killed write
-        _link(file, target / file.name)
-    _link(source / MAPS_MARKER, target / MAPS_MARKER)
+        link_file(file, target / file.name)
+    link_file(source / MAPS_MARKER, target / MAPS_MARKER)
 
 
 def _maps_store(store: Path, method: str, cfg: Config) -> Path:
@@ -214,7 +199,7 @@ def train_all(cfg: Config, runs: list[SubRun], num_classes: int, progress: bool 
         jobs = [(sub.to_dict(), name, num_classes, force) for sub in todo.values()]
         _in_pool(jobs, _train, cfg.ablation.workers, f"ablation: train {name}", progress)
         for digest, sub in todo.items():
-            _link(weights_path(sub, name), store / f"{name}-{digest}.pt")
+            link_file(weights_path(sub, name), store / f"{name}-{digest}.pt")
         for run in runs:
             if name in networks(run.cfg):
                 _share(run.cfg, name, store, cfg)

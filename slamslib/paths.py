@@ -1,9 +1,10 @@
-"""Where things live: the project root, run folders, atomic writes."""
+"""Where things live: the project root, run folders, atomic writes and links."""
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,3 +68,17 @@ def write_csv(table, path: str | Path, **kwargs) -> None:
     """A pandas table as CSV, written atomically."""
     with atomic_path(path) as tmp:
         table.to_csv(tmp, float_format="%.4f", **kwargs)
+
+
+def link_file(source: Path, target: Path) -> None:
+    """target becomes source's content (a hard link where the file system allows), atomically."""
+    if target.exists() and os.path.samefile(source, target):
+        return      # renaming a link onto its own file is a no-op that would leave tmp behind
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-link-{target.name}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
