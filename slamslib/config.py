@@ -103,6 +103,10 @@ class TrainConfig(Section):
     batch_size: int = Field(16, ge=1, description="global batch: split evenly over the processes")
     lr: float = Field(0.01, gt=0, description="backbone learning rate; heads get lr * head_lr_mult")
     head_lr_mult: float = Field(10.0, gt=0)
+    optimizer: Literal["sgd", "adamw"] = Field("sgd", description="SGD with momentum (the peers' "
+                                               "recipe) or AdamW (betas 0.9/0.999)")
+    warmup_iters: int = Field(0, ge=0, description="iterations of linear learning-rate warm-up before "
+                              "the poly decay")
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(1e-4, ge=0)
     poly_power: float = Field(0.9, ge=0)
@@ -137,6 +141,8 @@ class BackboneConfig(Section):
     name: Literal["small", "resnet50", "resnet101"] = Field(
         "small", description="small: a CNN that trains on a CPU; resnet*: torchvision, output stride 16")
     width: int = Field(32, ge=4, description="small backbone only: channels of its first stage")
+    norm: Literal["group", "batch"] = Field("group", description="small backbone only: GroupNorm (8 "
+                                            "groups; batch-size independent) or BatchNorm")
     pretrained: bool = Field(False, description="start from pretrained weights: ImageNet for resnet*; "
                              "for small, the synthetic stand-in (`pretraining`) unless `weights` is set")
     weights: Path | None = Field(None, description="a local .pth: ImageNet weights for resnet*, a small "
@@ -372,6 +378,16 @@ class DistributedConfig(Section):
                                      "--rdzv-endpoint=host:29400 for several nodes")
 
 
+class ChecksConfig(Section):
+    """When a stage warns that a classifier has not learnt the data (slamslib.evaluate.learning_warning):
+    every later number (seeds, pseudo labels, the method comparison) would then be noise."""
+    min_classification_map: float = Field(70.0, ge=0, le=100, description="a classifier (SE, CAM "
+                                          "network, the pretraining stand-in) whose val mAP ends below "
+                                          "this warns")
+    chance_margin: float = Field(10.0, ge=0, description="... or one within this many points of the "
+                                 "mAP of predicting label frequencies alone")
+
+
 class Config(Section):
     run_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
@@ -388,6 +404,7 @@ class Config(Section):
     segmentation: SegmentationConfig = SegmentationConfig()
     ablation: AblationConfig = AblationConfig()
     distributed: DistributedConfig = DistributedConfig()
+    checks: ChecksConfig = ChecksConfig()
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: cuda > mps > cpu")
 
     @property
@@ -420,13 +437,28 @@ class Config(Section):
         `data`, also what the split lists of a real dataset hold (a list edited in place changes what
         trains); with a section whose computation changed in a way that changes results, its
         CODE_VERSIONS entry (so outputs of the older code are not trusted)."""
-        data = self.to_dict()
+        data = without_added_defaults(self.to_dict())
         if sections:
             data = {name: _pick(data, name) for name in sections}
         if "data" in data and self.data.name != "synthetic":   # the benchmark's lists follow its knobs
             data["split_lists"] = split_list_digests(self.data)
         data.update({f"code:{name}": v for name, v in CODE_VERSIONS.items() if name in data})
         return stable_hash(data)
+
+
+# Params added after results were published, with the value that reproduces the older behaviour: a key
+# at that value is left out of every hash, so weights and results made before it existed stay valid.
+ADDED_LATER = {"optimizer": "sgd", "warmup_iters": 0, "norm": "group"}
+
+
+def without_added_defaults(data):
+    """`data` (a params dict, at any depth) without the ADDED_LATER keys that hold their old value."""
+    if isinstance(data, dict):
+        return {k: without_added_defaults(v) for k, v in data.items()
+                if not (k in ADDED_LATER and v == ADDED_LATER[k])}
+    if isinstance(data, list):
+        return [without_added_defaults(v) for v in data]
+    return data
 
 
 # 2: multi-scale inference batches only images of one size (before, padding to the batch's largest

@@ -76,14 +76,23 @@ class FitResult:
     weights: Path
 
 
-def _optimizer(task, train: TrainConfig) -> torch.optim.SGD:
+def _optimizer(task, train: TrainConfig) -> torch.optim.Optimizer:
     head = {id(p) for p in task.net.head_parameters()}
     trainable = [p for p in task.net.parameters() if p.requires_grad]
     groups = [{"params": [p for p in trainable if id(p) not in head], "lr": train.lr, "base_lr": train.lr},
               {"params": [p for p in trainable if id(p) in head],
                "lr": train.lr * train.head_lr_mult, "base_lr": train.lr * train.head_lr_mult}]
-    return torch.optim.SGD([g for g in groups if g["params"]], lr=train.lr, momentum=train.momentum,
-                           weight_decay=train.weight_decay)
+    groups = [g for g in groups if g["params"]]
+    if train.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
+    return torch.optim.SGD(groups, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+
+
+def lr_factor(it: int, total: int, train: TrainConfig) -> float:
+    """The learning rate at iteration `it` over the base: a linear warm-up, then the poly decay."""
+    if it < train.warmup_iters:
+        return (it + 1) / (train.warmup_iters + 1)
+    return (1 - it / total) ** train.poly_power
 
 
 def _save(obj, path: Path) -> None:
@@ -144,7 +153,7 @@ def fit(task, train: TrainConfig, dataset, out_dir: Path, name: str, seed: int, 
                                              num_workers=num_workers)
         for it, (images, valid, labels, _) in enumerate(loader, max(start, first)):
             images, valid, labels = images.to(device), valid.to(device), labels.to(device)
-            factor = (1 - it / total) ** train.poly_power
+            factor = lr_factor(it, total, train)
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * factor
             with torch.autocast(device.type, enabled=use_amp) if use_amp else nullcontext():

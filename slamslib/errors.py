@@ -3,3 +3,7 @@
 
 class SlamsError(Exception):
     """Bad input (params, dataset files, arguments). The CLI prints the message, no traceback."""
+
+
+class LearningWarning(UserWarning):
+    """A network ended far below what the data allows; the stage carries on, and says so."""

@@ -1,15 +1,17 @@
 """Score any folder of label PNGs against ground-truth PNGs, the way the kit scores its own."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .config import ChecksConfig
 from .data.voc import read_label_png
-from .errors import SlamsError
-from .metrics import SegmentationScore, average_precision
+from .errors import LearningWarning, SlamsError
+from .metrics import SegmentationScore, average_precision, label_frequency_map
 
 
 def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path, num_classes: int = 21,
@@ -58,3 +60,19 @@ def classification_map(model, split, device, progress: bool = True) -> tuple[flo
     """mAP (percent) and per-class AP of image-level scores on `split` against its image labels."""
     ap = average_precision(image_scores(model, split, device, progress), split.labels)
     return float(100 * np.nanmean(ap)), ap
+
+
+def learning_warning(network: str, mean_ap: float, labels: np.ndarray, checks: ChecksConfig,
+                     split: str = "val") -> str | None:
+    """One sentence when `network`'s classification mAP on `split` is below checks' floor or no better
+    than label frequencies (issued as a LearningWarning and returned, for the summary); else None."""
+    chance = label_frequency_map(labels)
+    if mean_ap >= checks.min_classification_map and mean_ap >= chance + checks.chance_margin:
+        return None
+    message = (f"{network} reaches only {mean_ap:.1f} classification mAP on {split} (label frequencies "
+               f"alone give {chance:.1f}; checks.min_classification_map is "
+               f"{checks.min_classification_map:g}): it has not learnt this data, so the maps made from "
+               "it are noise; try more epochs or another lr in its train section, or other backbone "
+               "weights (backbone.pretrained / backbone.weights)")
+    warnings.warn(message, LearningWarning, stacklevel=2)
+    return message

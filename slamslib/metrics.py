@@ -168,3 +168,12 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
         precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
         ap[k] = precision[hits].sum() / positives
     return ap
+
+
+def label_frequency_map(labels: np.ndarray) -> float:
+    """mAP (percent) of a classifier that knows only how often each class occurs: every image gets the
+    same score, so each class's AP is, in expectation over the ties' order, its prevalence. Classes
+    without positives are left out, as average_precision leaves them out."""
+    labels = np.asarray(labels) > 0
+    present = labels.any(0)
+    return float(100 * labels[:, present].mean(0).mean()) if present.any() else float("nan")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .config import BackboneConfig, BenchmarkConfig, Config, DataConfig, stable_hash
+from .config import (BackboneConfig, BenchmarkConfig, Config, DataConfig, stable_hash,
+                     without_added_defaults)
 from .errors import SlamsError
 from .paths import atomic_path, resolve
 
@@ -27,8 +28,9 @@ def uses_synthetic_pretraining(backbone: BackboneConfig) -> bool:
 
 def pretraining_hash(backbone: BackboneConfig) -> str:
     from .data.synthetic import GENERATOR_VERSION
-    return stable_hash({"version": GENERATOR_VERSION, "width": backbone.width,
-                        "pretraining": backbone.pretraining.model_dump(mode="json", exclude={"dir"})})
+    return stable_hash(without_added_defaults(
+        {"version": GENERATOR_VERSION, "width": backbone.width, "norm": backbone.norm,
+         "pretraining": backbone.pretraining.model_dump(mode="json", exclude={"dir"})}))
 
 
 def pretraining_dir(backbone: BackboneConfig) -> Path:
@@ -48,7 +50,7 @@ def pretraining_config(cfg: Config) -> Config:
                             train_size=min(500, p.images), val_size=max(1, p.images // 10))
     return Config(run_name=folder.name, results_dir=folder.parent, seed=p.seed, device=cfg.device,
                   data=DataConfig(name="synthetic", root=folder / "VOC2012"), benchmark=bench,
-                  backbone=BackboneConfig(name="small", width=cfg.backbone.width),
+                  backbone=BackboneConfig(name="small", width=cfg.backbone.width, norm=cfg.backbone.norm),
                   cam={"train": p.train})
 
 
@@ -103,13 +105,15 @@ def describe_pretraining(cfg: Config, progress: bool = True) -> dict | None:
     from .data import build_dataset, class_names_for
     from .data.synthetic import silhouettes_used
     from .engine import pick_device
-    from .evaluate import classification_map
+    from .evaluate import classification_map, learning_warning
     from .training import train_network
     stand_in = pretraining_config(cfg)
     trained = train_network(stand_in, "cam", len(class_names_for(stand_in)), progress=progress)
-    mean_ap, _ = classification_map(trained.model, build_dataset(stand_in, stand_in.data.val_split),
-                                    pick_device(cfg.device), progress)
-    return {"weights": str(cfg.backbone.pretraining.dir / path.parent.name / path.name),
+    val = build_dataset(stand_in, stand_in.data.val_split)
+    mean_ap, _ = classification_map(trained.model, val, pick_device(cfg.device), progress)
+    warning = learning_warning("the small backbone's pretraining classifier", mean_ap, val.labels,
+                               cfg.checks, val.split)
+    return {**({"warnings": [warning]} if warning else {}),"weights": str(cfg.backbone.pretraining.dir / path.parent.name / path.name),
             "classification_map": mean_ap, "train_s": trained.train_s,
             "images": stand_in.benchmark.train_aug_size, "categories": stand_in.benchmark.num_classes,
             "silhouettes": sorted(silhouettes_used(stand_in.benchmark))}

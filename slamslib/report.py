@@ -54,7 +54,10 @@ def build_report(cfg: Config, rows: list[dict]) -> pd.DataFrame:
         summary = cfg.stage_dir(row["stage"]) / "summary.json"
         line = ""
         if summary.is_file() and not row["status"].startswith("skipped (--skip"):
-            line = headline(row["stage"], json.loads(summary.read_text())["metrics"])
+            metrics = json.loads(summary.read_text())["metrics"]
+            line = headline(row["stage"], metrics)
+            warned = metrics.get("warnings", []) + metrics.get("pretraining", {}).get("warnings", [])
+            line += "".join(f" WARNING: {w}" for w in warned)
         table.append({"stage": row["stage"], "status": row["status"],
                       "seconds": row.get("seconds", ""), "headline": line})
     return pd.DataFrame(table).set_index("stage")

@@ -20,11 +20,12 @@ class SmallBackbone(nn.Module):
     """Three stride-2 stages (output stride 8), two 3x3 convolutions each: a ~60 px receptive field,
     enough for the embedded benchmark's objects, trainable from scratch on two CPU cores."""
 
-    def __init__(self, width: int = 32):
+    def __init__(self, width: int = 32, norm: str = "group"):
         super().__init__()
 
         def conv(cin, cout, stride=1):
-            return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.GroupNorm(8, cout), nn.ReLU(True)]
+            layer = nn.GroupNorm(8, cout) if norm == "group" else nn.BatchNorm2d(cout)
+            return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), layer, nn.ReLU(True)]
         w = width
         self.body = nn.Sequential(*conv(3, w, 2), *conv(w, w),
                                   *conv(w, 2 * w, 2), *conv(2 * w, 2 * w),
@@ -102,7 +103,7 @@ def imagenet_weights(cfg: BackboneConfig) -> dict:
 
 def build_backbone(cfg: BackboneConfig) -> nn.Module:
     if cfg.name == "small":
-        net = SmallBackbone(cfg.width)
+        net = SmallBackbone(cfg.width, cfg.norm)
         if cfg.pretrained:
             from ..pretraining import load_pretrained
             try:

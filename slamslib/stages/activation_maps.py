@@ -13,7 +13,7 @@ from ..config import Config, stable_hash
 from ..data import build_dataset, checked_split, class_names_for, prepare_data
 from ..diagnostics import iou_by_group, judge_cuts, judge_objects, region_rates
 from ..engine import pick_device
-from ..evaluate import classification_map
+from ..evaluate import classification_map, learning_warning
 from ..maps import evaluate_seeds, load_maps, seed_labels
 from ..paths import write_csv
 from ..summary import write_summary
@@ -135,6 +135,10 @@ def activation_maps(cfg: Config, force: bool = False, progress: bool = True) -> 
         "storage": {m: {k: rows[m][k] for k in ("bytes_per_image", "bytes_per_map_pixel",
                                                  "implied_voc_gb", "implied_coco_gb")} for m in METHODS},
     }
+    warnings = [learning_warning(network, value, val.labels, cfg.checks, val.split)
+                for network, value in (("the semantic encoder", se_map), ("the CAM network", cam_map))]
+    if any(warnings):
+        metrics["warnings"] = [w for w in warnings if w]
     if region_table is not None:
         metrics["regions"] = region_table.round(4).to_dict(orient="index")
     metrics["judge"] = judge.round(4).to_dict(orient="index")

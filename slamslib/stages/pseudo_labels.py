@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from .. import viz
-from ..config import Config, stable_hash
+from ..config import Config, stable_hash, without_added_defaults
 from ..data import build_dataset, class_names_for, prepare_data
 from ..errors import SlamsError
 from ..metrics import SegmentationScore, scores
@@ -146,7 +146,7 @@ def pseudo_labels(cfg: Config, force: bool = False, progress: bool = True) -> Ps
 
 def label_params(cfg: Config) -> dict:
     """The pseudo_labels params the labels depend on (not `workers`: any count writes the same labels)."""
-    return cfg.pseudo_labels.model_dump(mode="json", exclude={"workers"})
+    return without_added_defaults(cfg.pseudo_labels.model_dump(mode="json", exclude={"workers"}))
 
 
 def pseudo_labels_hash(cfg: Config) -> str:

@@ -10,7 +10,7 @@ from .. import viz
 from ..config import Config
 from ..data import checked_split, class_names_for, prepare_data
 from ..engine import pick_device
-from ..evaluate import classification_map
+from ..evaluate import classification_map, learning_warning
 from ..summary import write_summary
 from ..training import Trained, train_network, weights_hash
 
@@ -44,6 +44,9 @@ def semantic_encoder(cfg: Config, force: bool = False, progress: bool = True) ->
     metrics = {"presence_map": presence_map, "per_class_ap": per_class.round(2).to_dict(),
                "images_per_s": trained.images_per_s, "train_s": trained.train_s,
                "iterations": int(len(trained.log))}
+    warning = learning_warning("the semantic encoder", presence_map, val.labels, cfg.checks, val.split)
+    if warning:
+        metrics["warnings"] = [warning]
     report.summary = write_summary(cfg, "semantic_encoder", metrics, started, str(device),
                                    params_hash=semantic_encoder_hash(cfg))
     return report
