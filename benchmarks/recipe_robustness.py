@@ -8,7 +8,8 @@ CNN (BatchNorm, AdamW, no pretraining) on the same data.
 
 Each set is generated once under results/robustness/<set>/; each recipe trains under
 results/robustness-<set><tag>/ (the kit's weight cache: a rerun reuses what is trained). Writes
-results/robustness<tag>.csv: set, SE mAP, CAM mAP, reference mAP, label-frequency mAP, minutes.
+results/robustness<tag>.csv (robustness-baseline.csv without a tag): set, SE mAP, CAM mAP, reference
+mAP, label-frequency mAP, minutes. Table and findings: docs/findings.md §5.
 """
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def main() -> None:
         print(pd.DataFrame(rows[-1:]).round(1).to_string(index=False), flush=True)
     table = pd.DataFrame(rows).set_index("set")
     print("\n" + table.round(1).to_string())
-    with atomic_path(Path("results") / f"robustness{args.tag}.csv") as tmp:
+    with atomic_path(Path("results") / f"robustness{args.tag or '-baseline'}.csv") as tmp:
         table.to_csv(tmp, float_format="%.2f")
 
 

@@ -71,8 +71,8 @@ def learning_warning(network: str, mean_ap: float, labels: np.ndarray, checks: C
         return None
     message = (f"{network} reaches only {mean_ap:.1f} classification mAP on {split} (label frequencies "
                f"alone give {chance:.1f}; checks.min_classification_map is "
-               f"{checks.min_classification_map:g}): it has not learnt this data, so the maps made from "
-               "it are noise; try more epochs or another lr in its train section, or other backbone "
-               "weights (backbone.pretrained / backbone.weights)")
+               f"{checks.min_classification_map:g}): it has not learnt this data, so what is made from "
+               "it is noise; try more epochs or another lr in its train section, or another backbone "
+               "set-up (backbone.norm / backbone.pretrained / backbone.weights)")
     warnings.warn(message, LearningWarning, stacklevel=2)
     return message

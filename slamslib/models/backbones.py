@@ -3,7 +3,9 @@
 Every backbone maps B x 3 x H x W to B x C x H/s x W/s and says its C (`out_channels`) and s
 (`stride`). ResNets keep their BatchNorm frozen (eval mode, no gradient), as the peers do: batch
 statistics of a few crops are noise, and frozen statistics make a multi-process run equal to a
-one-process run on the same global batch. The small CNN uses GroupNorm for the same reason."""
+one-process run on the same global batch. The small CNN uses GroupNorm for the same reason, or
+BatchNorm (`backbone.norm: batch`), which learns other people's data far better (docs/findings.md §5)
+but, on CPUs where torch has no synchronised BatchNorm, keeps one set of statistics per process."""
 from __future__ import annotations
 
 from pathlib import Path
